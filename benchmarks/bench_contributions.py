@@ -4,15 +4,15 @@ Prints, in one run, on the full-size BNCNN (preset "default": 50×50 px, 40 fram
 16 cells; random weights, BatchNorm running statistics set on white noise; CPU):
   1. equality: our left rule vs captum ``LayerConductance`` (riemann_trapezoid = linspace(0, 1, S+1)),
      and activation × gradient vs ``LayerGradientXActivation``, float64, every unit and cell;
-  2. completeness |Σ contributions − (F(x) − F(x₀))| / |F(x) − F(x₀)| at 20 steps: ours (trapezoid,
-     left, right) vs captum's conductance and captum's ``IntegratedGradients`` (Gauss–Legendre,
-     10 steps, on the input), float64;
+  2. completeness |Σ contributions − (F(x) − F(x₀))| / |F(x) − F(x₀)| at 20 steps: ours (trapezoid
+     with and without the ReLU kink correction, left, right) vs captum's conductance and captum's
+     ``IntegratedGradients`` (Gauss–Legendre, 10 steps, on the input), float64;
   3. speed and peak memory of all units of a layer to all 16 cells, 20 steps, 64 frames, float32:
      ours (one call) vs captum ``LayerConductance`` looped over cells. Captum is timed on a few
      cells and extrapolated linearly to 16 (it costs the same for every cell). Each measurement
      runs in its own subprocess; peak memory is the growth of the peak resident set (VmHWM, reset
      before the measurement through /proc/self/clear_refs; Linux).
-Target (issue): speed >= 10x captum.
+Targets (issue #4): completeness <= 1e-4 at 20 steps (trapezoid); speed >= 10x captum.
 
 Usage: python benchmarks/bench_contributions.py [--frames 64] [--captum-cells 2]
 """
@@ -84,10 +84,11 @@ def completeness(n: int = 4) -> None:
     print(f"\n2. completeness error at {STEPS} steps, float64, {n} frames x {N_CELLS} cells "
           "(relative to |F(x) - F(x0)|: median / max)")
     rows = {}
-    for rule in ("trapezoid", "left", "right"):
-        ds = contributions(model, x, ["layer1", "layer2"], rule=rule)
+    for rule, kwargs in (("trapezoid", {}), ("trapezoid, no kink corr.", {"kink_correction": False}),
+                         ("left", {}), ("right", {})):
+        ds = contributions(model, x, ["layer1", "layer2"], rule=rule.split(",")[0], **kwargs)
         for layer in ("layer1", "layer2"):
-            rows[f"ours {rule:<9} {layer}"] = ds["completeness_relative"].sel(layer=layer).values
+            rows[f"ours {rule} {layer}"] = ds["completeness_relative"].sel(layer=layer).values
     diff = ds["output_difference"].values
     for layer in ("layer1", "layer2"):
         err = np.stack([captum_conductance(model, layer, x, c).reshape(n, -1).sum(1) for c in range(N_CELLS)], 1)
@@ -147,8 +148,8 @@ def speed(n_frames: int, captum_cells: int) -> None:
         cap_s = cap["seconds"] * N_CELLS / captum_cells
         print(f"   {'+'.join(layers):<15} {ours['seconds']:8.1f} {ours['peak_mb']:8.0f} {cap_s:9.1f} "
               f"{cap['peak_mb']:9.0f} {cap_s / ours['seconds']:8.1f}x   ({ours['vectorize']})")
-    print("   memory budget (layer1+layer2):")
-    for budget in (0.25, 1.0, 4.0):
+    print("   memory budget (layer1+layer2; on the CPU a pass is capped at 0.25 GiB, which runs fastest):")
+    for budget in (0.05, 0.1, 0.25, 1.0):
         ours = measure("ours", ["layer1", "layer2"], n_frames, budget=budget)
         print(f"     max_memory_gb={budget:<5} {ours['seconds']:6.1f} s  peak +{ours['peak_mb']:.0f} MB")
 

@@ -233,7 +233,7 @@ def cmd_contributions(args: argparse.Namespace) -> int:
     out = contributions_for_recording(
         model, rec, args.layers, out=args.out, chunk_size=args.chunk_size, target=target, method=args.method,
         steps=args.steps, rule=args.rule, reduce=args.reduce, split_sign=args.split_sign,
-        max_memory_gb=args.max_memory_gb,
+        max_memory_gb=args.max_memory_gb, kink_correction=not args.no_kink_correction,
     )
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
     return 0
@@ -323,6 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
                    default="integrated_gradients")
     s.add_argument("--steps", type=int, default=20)
     s.add_argument("--rule", choices=("trapezoid", "left", "right"), default="trapezoid")
+    s.add_argument("--no-kink-correction", action="store_true",
+                   help="plain trapezoid rule: do not integrate downstream ReLU switching points exactly")
     s.add_argument("--reduce", choices=("space",), default=None, help="sum over space, keeping channels")
     s.add_argument("--split-sign", action="store_true", help="split each unit's contribution by sign first")
     s.add_argument("--chunk-size", type=int, default=256, help="frames per chunk")

@@ -47,7 +47,12 @@ def test_streamed_file_equals_in_memory_result(fitted, tmp_path):
     assert path == out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["contrib.nc"]
     with xr.open_dataset(out) as disk:
-        xr.testing.assert_allclose(disk.load(), memory)
+        disk = disk.load()
+        # completeness errors are float32 rounding noise here, which depends on how frames are chunked
+        noise = ["completeness_error", "completeness_relative"]
+        xr.testing.assert_allclose(disk.drop_vars(noise), memory.drop_vars(noise))
+        np.testing.assert_allclose(disk["completeness_error"], memory["completeness_error"],
+                                   atol=1e-5 * float(abs(memory["output_difference"]).max()))
         assert disk.attrs["layers"] == ["layer1", "layer2"] or list(disk.attrs["layers"]) == ["layer1", "layer2"]
 
 
@@ -74,7 +79,13 @@ def test_cli_contributions(fitted, tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
     with xr.open_dataset(out) as ds:
         assert ds["layer1"].dims == ("frame", "target", "layer1_channel", "layer1_y", "layer1_x")
-        assert ds.attrs["steps"] == 8
+        assert ds.attrs["steps"] == 8 and ds.attrs["kink_correction"] == "layer1: layer2.relu"
+        assert float(ds["completeness_relative"].max()) < 1e-3
+    plain = tmp_path / "plain.nc"
+    assert main(["contributions", str(folder / "model.pt"), str(folder / "rec.nwb"), "--layers", "layer1",
+                 "--out", str(plain), "--steps", "8", "--chunk-size", "16", "--no-kink-correction"]) == 0
+    with xr.open_dataset(plain) as ds:
+        assert ds.attrs["kink_correction"] == "none"
     assert main(["contributions", str(folder / "model.pt"), str(folder / "rec.nwb"), "--layers", "layer5",
                  "--out", str(tmp_path / "bad.nc")]) == 2
     err = capsys.readouterr().err.strip().splitlines()

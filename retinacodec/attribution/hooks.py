@@ -140,7 +140,10 @@ class Recorder:
                     f"layer {name!r} runs more than once in one forward pass, so its contributions are "
                     "ambiguous; hook a module that runs once."
                 )
-            a = output if output.requires_grad else output.detach().requires_grad_()
+            a = output
+            if not a.requires_grad:  # a new leaf; channels-last for images: CPU convolutions run faster
+                a = a.detach().contiguous(memory_format=torch.channels_last) if a.ndim == 4 else a.detach()
+                a.requires_grad_()
             copies = 1 if self.replicate == 1 or self.wrt else self.replicate
             batch = a.shape[0] // (self.replicate if self.wrt else 1)
             if copies > 1:  # one copy, channels-last for images: CPU convolutions and their backward run faster
