@@ -440,7 +440,7 @@ def contributions(
             for name, v in parts.items():
                 full = torch.cat(v, dim=1)
                 unit_ndims[name] = full.ndim - 2
-                sums[name].append(full.double().flatten(2).sum(2).cpu().numpy())
+                sums[name].append(full.flatten(2).sum(2, dtype=torch.float64).cpu().numpy())
                 chunks[name].append(reduce_units(full, reduce, split_sign).cpu().numpy())
     diff = np.concatenate(diffs)
     error = np.stack([np.concatenate(sums[name]) - diff for name in modules])
