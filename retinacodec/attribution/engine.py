@@ -42,9 +42,9 @@ __all__ = ["METHODS", "RULES", "contributions"]
 METHODS = ("integrated_gradients", "activation_x_gradient")
 RULES = ("trapezoid", "left", "right")
 VECTORIZE = ("auto", "replicate", "batched")
-# On the CPU, smaller passes run faster (their working set stays in cache): all units of the
-# full-size retina model's layer1 to 16 cells, 64 frames, took 4.7 s in passes of 8 frames
-# (~0.25 GiB) and 7.4 s in passes of 32 (benchmarks/bench_contributions.py model, 2 threads).
+# On the CPU, smaller passes run faster (their working set stays in cache): all units of
+# layer1 to 16 cells, 64 frames, on the full-size model of benchmarks/bench_contributions.py
+# (2 threads), took 4.7 s in passes of 8 frames (~0.25 GiB) and 7.4 s in passes of 32.
 CPU_PASS_BYTES = 2**28
 
 
@@ -248,12 +248,11 @@ def _pass(model: nn.Module, setup: _Setup, x: torch.Tensor, x0: torch.Tensor,
     grads, values = _gradients(y.reshape(y.shape[0], -1), setup, wrt, idx, p * b)
     out = {}
     for (name, a), g in zip(rec.values.items(), grads, strict=True):
+        # a kink-corrected layer's gradient at point i belongs to the step from i to i + 1: the left rule's weights
+        rule = "left" if name in kinks else setup.rule
         if name in kinks:
             g = _through_kink(setup, relus.inputs[kinks[name]], rec.wrt[name], g, p)
-            w = torch.zeros_like(a)
-            w[:-b] = a[b:] - a[:-b]  # point i weights the step from i to i + 1
-        else:
-            w = point_weights(a.reshape(p, b, *a.shape[1:]), setup.method, setup.rule).reshape(a.shape)
+        w = point_weights(a.reshape(p, b, *a.shape[1:]), setup.method, rule).reshape(a.shape)
         out[name] = _contract(g, w, p)
     return out, values.view(p, b, -1)
 
