@@ -7,6 +7,8 @@ Prints, in one run, on the full-size BNCNN (preset "default": 50×50 px, 40 fram
   2. completeness |Σ contributions − (F(x) − F(x₀))| / |F(x) − F(x₀)| at 20 steps: ours (trapezoid
      with and without the ReLU kink correction, left, right) vs captum's conductance and captum's
      ``IntegratedGradients`` (Gauss–Legendre, 10 steps, on the input), float64;
+  2b. per unit: every layer1 unit's error at 10-100 steps against a 600-step reference,
+     kink-corrected vs plain trapezoid, float64;
   3. speed and peak memory of all units of a layer to all 16 cells, 20 steps, 64 frames, float32:
      ours (one call) vs captum ``LayerConductance`` looped over cells. Captum is timed on a few
      cells and extrapolated linearly to 16 (it costs the same for every cell). Each measurement
@@ -14,7 +16,7 @@ Prints, in one run, on the full-size BNCNN (preset "default": 50×50 px, 40 fram
      before the measurement through /proc/self/clear_refs; Linux).
 Targets (issue #4): completeness <= 1e-4 at 20 steps (trapezoid); speed >= 10x captum.
 
-Usage: python benchmarks/bench_contributions.py [--frames 64] [--captum-cells 2]
+Usage: python benchmarks/bench_contributions.py [--frames 64] [--captum-cells 2] [--only SECTION]
 """
 
 from __future__ import annotations
@@ -101,6 +103,21 @@ def completeness(n: int = 4) -> None:
         print(f"   {name:<48} {np.median(r):9.1e} {np.max(r):9.1e}")
 
 
+def per_unit(ref_steps: int = 600) -> None:
+    """Every unit's contribution, not just their sum: error against a fine-grid reference."""
+    model, x = full_model(torch.float64), frames(1, torch.float64)
+    ref = contributions(model, x, "layer1", steps=ref_steps)["layer1"].values
+    plain_ref = contributions(model, x, "layer1", steps=ref_steps, kink_correction=False)["layer1"].values
+    print(f"\n2b. layer1, every unit of every cell, float64, 1 frame: max |c - ref| / max |ref| per cell, worst cell; "
+          f"ref = kink-corrected trapezoid at {ref_steps} steps (plain trapezoid at {ref_steps} steps differs from it "
+          f"by {rel_error(plain_ref, ref):.1e})")
+    print(f"   {'steps':>5} {'kink-corrected':>15} {'plain trapezoid':>16}")
+    for steps in (10, 20, 40, 100):
+        err = [max(rel_error(contributions(model, x, "layer1", steps=steps, kink_correction=kc)["layer1"].values[:, c],
+                             ref[:, c]) for c in range(N_CELLS)) for kc in (True, False)]
+        print(f"   {steps:>5} {err[0]:15.1e} {err[1]:16.1e}")
+
+
 def child(kind: str, layers: list[str], n_frames: int, cells: int, budget: float) -> None:
     """One timed measurement; prints JSON with seconds and peak memory growth (MB)."""
     model, x = full_model(), frames(n_frames)
@@ -158,6 +175,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--frames", type=int, default=64)
     p.add_argument("--captum-cells", type=int, default=2, help="cells to time captum on (extrapolated to 16)")
+    p.add_argument("--only", choices=("equality", "completeness", "speed"), help="run one section")
     p.add_argument("--child", choices=("ours", "captum"), help=argparse.SUPPRESS)
     p.add_argument("--layers", nargs="+", default=["layer1"], help=argparse.SUPPRESS)
     p.add_argument("--budget", type=float, default=2.0, help=argparse.SUPPRESS)
@@ -165,9 +183,13 @@ def main() -> None:
     if args.child:
         child(args.child, args.layers, args.frames, args.captum_cells, args.budget)
         return
-    equality()
-    completeness()
-    speed(args.frames, args.captum_cells)
+    if args.only in (None, "equality"):
+        equality()
+    if args.only in (None, "completeness"):
+        completeness()
+        per_unit()
+    if args.only in (None, "speed"):
+        speed(args.frames, args.captum_cells)
 
 
 if __name__ == "__main__":
