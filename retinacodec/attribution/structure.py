@@ -15,6 +15,14 @@ checked numerically on it (a model that fails a check is simply run the plain wa
   ∂F/∂a_L jumps wherever a unit of that ReLU switches on or off along the path. The
   trapezoid rule then converges only as 1/S. The engine integrates those jumps at the
   crossing point instead (:func:`retinacodec.attribution.quadrature.kink_cotangent`).
+* **A smooth output stage.** If the last module to run is a smooth nonlinearity whose output
+  is the model output (the retina model's Softplus) and every hooked layer reaches its
+  input z through an affine map (directly, or after its kink ReLU), then along each step z
+  moves on a straight segment, and the target Φ(z) = F(stage(z)) is cheap to evaluate
+  anywhere on it. The engine averages ∇Φ over each segment with Gauss–Legendre nodes
+  (:func:`retinacodec.attribution.quadrature.segment_cotangents`) instead of taking the
+  trapezoid mean of its two ends, which removes the trapezoid rule's error from the
+  curvature of the Softplus and of the target (the surprisal, a quadratic form).
 """
 
 from __future__ import annotations
@@ -28,9 +36,10 @@ from torch import nn
 
 from retinacodec.attribution.hooks import bypasses
 
-__all__ = ["Structure", "analyse", "stem_shortcut", "KinkRecorder"]
+__all__ = ["Structure", "analyse", "stem_shortcut", "KinkRecorder", "StageRecorder"]
 
 AFFINE_STEMS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+SMOOTH_OUTPUTS = (nn.Softplus, nn.Sigmoid, nn.Tanh, nn.ELU, nn.SiLU, nn.GELU, nn.Softmax, nn.LogSoftmax)
 
 
 @dataclass(frozen=True)
@@ -43,10 +52,13 @@ class Structure:
         The affine first module, evaluated at the path's two ends only.
     kinks : dict
         Hooked layer name → the ``nn.ReLU`` whose switching points are integrated exactly.
+    output : nn.Module or None
+        The smooth output stage integrated exactly along each step.
     """
 
     stem: nn.Module | None = None
     kinks: dict[str, nn.Module] = field(default_factory=dict)
+    output: nn.Module | None = None
 
 
 def _trace(model: nn.Module, x: torch.Tensor) -> tuple[list[nn.Module], dict[nn.Module, bool]]:
@@ -184,8 +196,30 @@ def _find_kink(model: nn.Module, order: list[nn.Module], layer: nn.Module, x: to
     return relu if _affine_between(model, layer, relu, x, x0) else None
 
 
+def _find_output(model: nn.Module, order: list[nn.Module], modules: dict[str, nn.Module], kinks: dict[str, nn.Module],
+                 x: torch.Tensor, x0: torch.Tensor) -> nn.Module | None:
+    """The smooth last module, if the model returns its output and every hooked layer reaches it affinely."""
+    leaves = [m for m in order if not any(True for _ in m.children())]
+    if not leaves or not isinstance(leaves[-1], SMOOTH_OUTPUTS) or order.count(leaves[-1]) != 1:
+        return None
+    stage, store = leaves[-1], {}
+    handle = stage.register_forward_hook(lambda m, i, out: store.__setitem__("out", out))
+    try:
+        with torch.no_grad():
+            y = model(x)
+    finally:
+        handle.remove()
+    if not (isinstance(y, torch.Tensor) and store.get("out") is y):
+        return None
+    for name, module in modules.items():
+        if order.count(module) != 1 or not _affine_between(model, kinks.get(name, module), stage, x, x0):
+            return None
+    return stage
+
+
 def analyse(model: nn.Module, modules: dict[str, nn.Module], x: torch.Tensor, x0: torch.Tensor, *,
-            stem: bool = True, kinks: bool = True, cut: set[str] | frozenset = frozenset()) -> Structure:
+            stem: bool = True, kinks: bool = True, output: bool = True,
+            cut: set[str] | frozenset = frozenset()) -> Structure:
     """Find the affine stem and the integrable ReLU kinks, checking each on one sample.
 
     Parameters
@@ -196,8 +230,8 @@ def analyse(model: nn.Module, modules: dict[str, nn.Module], x: torch.Tensor, x0
         Hooked layer name → module.
     x, x0 : torch.Tensor, shape (1, ...)
         One input and its baseline.
-    stem, kinks : bool
-        Look for each.
+    stem, kinks, output : bool
+        Look for each (the output stage only if every hooked layer cuts the network).
     cut : set of str
         The hooked layers that cut the network (kinks are only sought for these).
 
@@ -213,7 +247,8 @@ def analyse(model: nn.Module, modules: dict[str, nn.Module], x: torch.Tensor, x0
             relu = _find_kink(model, order, module, x, x0) if name in cut else None
             if relu is not None:
                 found[name] = relu
-    return Structure(found_stem, found)
+    stage = _find_output(model, order, modules, found, x, x0) if output and set(modules) <= set(cut) else None
+    return Structure(found_stem, found, stage)
 
 
 class KinkRecorder:
@@ -244,3 +279,25 @@ class KinkRecorder:
     def _hook(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
         self.inputs[module] = inputs[0]
         self.outputs[module] = output
+
+
+class StageRecorder:
+    """A forward hook keeping the input z of the smooth output stage (part of the autograd graph)."""
+
+    def __init__(self, stage: nn.Module | None) -> None:
+        self.stage = stage
+        self.input: torch.Tensor | None = None
+        self._handle = None
+
+    def __enter__(self) -> StageRecorder:
+        if self.stage is not None:
+            self._handle = self.stage.register_forward_hook(self._hook)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None
+
+    def _hook(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        self.input = inputs[0]
