@@ -40,10 +40,10 @@ import torch
 import xarray as xr
 
 from retinacodec.attribution import contributions_for_recording, layer_contributions
+from retinacodec.codec.sae import CodecSAE, ReLUSAE, TopKSAE, code_statistics, r2_score
+from retinacodec.codec.sae.base import split_samples
 from retinacodec.device import resolve_device
 from retinacodec.models import BNCNN
-from retinacodec.sae import CodecSAE, ReLUSAE, TopKSAE, code_statistics, r2_score
-from retinacodec.sae.base import split_samples
 from retinacodec.simulate import simulate_retina
 from retinacodec.training import fit
 from retinacodec.windows import WindowedData

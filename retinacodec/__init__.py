@@ -8,12 +8,12 @@ The main entry points::
     scores = rc.evaluate(model, rec, truth)
 """
 
-from retinacodec import analyses, figures, interventions
+from retinacodec import figures
 from retinacodec.attribution import Surprisal, contributions, contributions_for_recording, layer_contributions
 from retinacodec.checkpoint import load_model
-from retinacodec.codec import decompose, save_modes
+from retinacodec.codec import analyses, decompose, interventions, sae, save_modes
+from retinacodec.codec.interventions import intervention_curves
 from retinacodec.evaluation import evaluate, predict
-from retinacodec.interventions import intervention_curves
 from retinacodec.io import read_nwb, stimulus_names, write_nwb
 from retinacodec.models import BNCNN, BNCNNConfig, preset_config
 from retinacodec.recording import block_frames, make_recording, repeated_responses, validate_recording
@@ -47,6 +47,7 @@ __all__ = [
     "preset_config",
     "read_nwb",
     "repeated_responses",
+    "sae",
     "save_modes",
     "simulate_retina",
     "stimulus_names",

@@ -53,7 +53,7 @@ def test_contributions_on_cuda_equal_cpu():
 
 
 def test_sae_fits_on_cuda():
-    from retinacodec.sae import TopKSAE
+    from retinacodec.codec.sae import TopKSAE
 
     rng = np.random.default_rng(0)
     atoms = rng.normal(size=(6, 12))

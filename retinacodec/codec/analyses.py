@@ -13,14 +13,17 @@ import numpy as np
 import xarray as xr
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
+from sklearn.preprocessing import StandardScaler
 
 __all__ = [
     "cell_mode_correlation",
     "cluster_cells",
+    "paper_cell_clusters",
     "dimensionality",
     "hoyer",
     "match_pathways",
     "sign_decorrelation",
+    "signed_spatial_sum",
     "sparsity_by_layer",
 ]
 
@@ -50,19 +53,53 @@ def hoyer(x: xr.DataArray, dim: str = "feature") -> xr.DataArray:
     return out.rename("hoyer")
 
 
-def sparsity_by_layer(features: xr.DataArray) -> xr.DataArray:
-    """Hoyer index of each sample's 2C-vector, per layer.
+def signed_spatial_sum(features: xr.DataArray) -> xr.DataArray:
+    """Each channel's net value, positive part plus negative part: the signed spatial sum.
 
     Parameters
     ----------
     features : xarray.DataArray, shape (..., feature)
-        Sign-split features with a ``layer`` coord on ``feature``.
+        Sign-split features with ``layer``, ``sign`` and ``channel`` coords on ``feature``.
+
+    Returns
+    -------
+    xarray.DataArray, shape (..., feature)
+        One feature per (layer, channel), coords ``layer`` and ``channel``.
+    """
+    pos, neg = _sign_parts(features)
+    return (pos + neg.drop_vars(["layer", "sign", "channel"]).values).drop_vars("sign")
+
+
+def _sign_parts(features: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
+    """The positive and the negative parts of sign-split features, checked to pair up channel by channel."""
+    sign = features["sign"].values
+    pos = features.isel(feature=np.flatnonzero(sign == "pos"))
+    neg = features.isel(feature=np.flatnonzero(sign == "neg"))
+    if not (np.array_equal(pos["layer"].values, neg["layer"].values)
+            and np.array_equal(pos["channel"].values, neg["channel"].values)):
+        raise ValueError("the features' positive and negative parts do not pair up channel by channel.")
+    return pos, neg
+
+
+def sparsity_by_layer(features: xr.DataArray, signed: bool = False) -> xr.DataArray:
+    """Hoyer index of each sample's contribution vector, per layer.
+
+    Parameters
+    ----------
+    features : xarray.DataArray, shape (..., feature)
+        Sign-split features with ``layer``, ``sign`` and ``channel`` coords on ``feature``.
+    signed : bool
+        False: across the 2C sign-split values. True: across the C signed spatial sums
+        (:func:`signed_spatial_sum`), the paper's Fig. 3 definition.
 
     Returns
     -------
     xarray.DataArray, shape (..., layer)
     """
-    return features.groupby("layer").map(hoyer, dim="feature").rename("hoyer")
+    values = signed_spatial_sum(features) if signed else features
+    out = values.groupby("layer").map(hoyer, dim="feature").rename("hoyer")
+    out.attrs["definition"] = "signed spatial sum per channel" if signed else "sign-split parts per channel"
+    return out
 
 
 def dimensionality(x: xr.DataArray, dim: str = "feature", variance: float = 0.95) -> xr.Dataset:
@@ -119,12 +156,10 @@ def sign_decorrelation(features: xr.DataArray) -> xr.DataArray:
     """
 
     def one(f: xr.DataArray) -> xr.DataArray:
-        sign = f["sign"].values
-        pos = f.isel(feature=np.flatnonzero(sign == "pos"))
-        neg = abs(f.isel(feature=np.flatnonzero(sign == "neg")))
+        pos, neg = _sign_parts(f)
         plain = {"feature": np.arange(pos.sizes["feature"])}
         return xr.corr(pos.drop_vars(["layer", "sign", "channel"]).assign_coords(plain),
-                       neg.drop_vars(["layer", "sign", "channel"]).assign_coords(plain), dim="feature")
+                       abs(neg).drop_vars(["layer", "sign", "channel"]).assign_coords(plain), dim="feature")
 
     return features.groupby("layer").map(one).rename("sign_correlation")
 
@@ -151,7 +186,8 @@ def cell_mode_correlation(loadings: xr.DataArray, rates: xr.DataArray) -> xr.Dat
     return xr.corr(loadings, rates, dim="frame").fillna(0.0).transpose("cell", "mode").rename("r")
 
 
-def cluster_cells(corr: xr.DataArray, k_range: range | None = None, seed: int = 0) -> xr.Dataset:
+def cluster_cells(corr: xr.DataArray, k_range: range | None = None, seed: int = 0,
+                  standardize: bool = False) -> xr.Dataset:
     """K-means clustering of cells on their cell × mode correlation profiles, k by silhouette.
 
     Parameters
@@ -161,7 +197,11 @@ def cluster_cells(corr: xr.DataArray, k_range: range | None = None, seed: int = 
     k_range : range, optional
         Candidate cluster counts; default ``2 .. n_cells - 1``.
     seed : int
-        Seeds k-means.
+        Seeds k-means (``n_init=10``).
+    standardize : bool
+        Z-score each mode's correlations across cells first (scikit-learn's
+        ``StandardScaler``, as the official ``5_kmeans_modes.py``; a mode constant across
+        cells becomes 0).
 
     Returns
     -------
@@ -175,7 +215,9 @@ def cluster_cells(corr: xr.DataArray, k_range: range | None = None, seed: int = 
     if not ks:
         raise ValueError(f"clustering {n} cells needs candidate k in 2..{n - 1} (so at least 3 cells); "
                          f"got {list(k_range)}.")
-    profiles = corr.transpose("cell", "mode").values
+    profiles = corr.transpose("cell", "mode").values.astype(float)
+    if standardize:
+        profiles = StandardScaler().fit_transform(profiles)
     ks = [k for k in ks if k <= len(np.unique(profiles, axis=0))] or ks[:1]  # no more clusters than distinct cells
     fits = {k: KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(profiles) for k in ks}
     scores = {k: silhouette_score(profiles, labels) if len(set(labels)) > 1 else -1.0 for k, labels in fits.items()}
@@ -183,7 +225,25 @@ def cluster_cells(corr: xr.DataArray, k_range: range | None = None, seed: int = 
     sizes = np.bincount(fits[best], minlength=best)
     relabel = np.argsort(np.argsort(-sizes, kind="stable"))
     return xr.Dataset({"cluster": ("cell", relabel[fits[best]]), "silhouette": ("k", [scores[k] for k in ks])},
-                      coords={"cell": corr["cell"].values, "k": ks}, attrs={"k": int(best), "seed": int(seed)})
+                      coords={"cell": corr["cell"].values, "k": ks},
+                      attrs={"k": int(best), "seed": int(seed), "standardize": int(standardize)})
+
+
+def paper_cell_clusters(loadings: xr.DataArray, rates: xr.DataArray) -> xr.Dataset:
+    """The cell × mode correlation and its clusters as the official ``5_kmeans_modes.py``.
+
+    Population loadings ``(frame, mode)`` are correlated with each cell's model-predicted
+    rate ``(frame, cell)`` (NaN → 0), each mode's column is standardised across cells, and
+    k-means (``n_init=10``, ``random_state=42``) picks k in 2..8 by silhouette.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``r (cell, mode)`` (unstandardised), ``cluster (cell)``, ``silhouette (k)``; attr ``k``.
+    """
+    corr = cell_mode_correlation(loadings, rates)
+    clusters = cluster_cells(corr, k_range=range(2, 9), seed=42, standardize=True)
+    return clusters.assign(r=corr)
 
 
 def match_pathways(loadings: xr.DataArray, drives: xr.DataArray) -> xr.Dataset:
@@ -205,6 +265,8 @@ def match_pathways(loadings: xr.DataArray, drives: xr.DataArray) -> xr.Dataset:
         per pathway, all different, chosen to maximise the smallest r (exhaustively over
         pairs for two pathways, greedily beyond).
     """
+    if loadings.sizes["mode"] == 0:
+        raise ValueError("the loadings have no mode (the SAE kept none); there is nothing to match.")
     loadings, drives = xr.align(loadings, drives, join="inner", exclude={"cell", "mode", "pathway"})
     r = xr.corr(loadings, drives, dim="frame").fillna(0.0).transpose("cell", "pathway", "mode")
     best = np.zeros((r.sizes["cell"], r.sizes["pathway"]), dtype=int)

@@ -1,84 +1,71 @@
 """CODEC step 2: contributions (or activations) → sparse autoencoder → modes and loadings.
 
-:func:`decompose` runs the whole pipeline on a fitted model and a recording (METHODS.md §3):
+:func:`decompose` runs the whole pipeline on a fitted model and a recording (METHODS.md §3).
+With no options it is the paper's retina run (:mod:`retinacodec.codec.presets`, preset
+``"paper"``):
 
-1. **Samples.** For every target frame and every cell, each hooked layer's contributions to
-   that cell are split by sign and summed over space: a vector of 2C values per layer (the
-   positive part, then the negative part, of each of its C channels). A sample is one
-   ``(frame, cell)`` pair, so the modes are shared by all cells and every cell gets its own
-   loading time course. With ``source="activations"`` the samples are the layers'
-   pre-nonlinearity activations, split by sign and summed over space, one per frame.
+1. **Samples.** For every analysed frame (default: the whole test stimulus, i.e. the frames
+   of test repeat 0 with a full history), each hooked layer's integrated-gradient
+   contributions (20 steps) to the surprisal of the population rate vector are split by sign
+   and summed over space: 2C values per layer (:mod:`retinacodec.codec.features`). μ and Σ of
+   the surprisal come from the model's rates on the training frames.
 2. **Modes.** One sparse autoencoder per layer group (``"layer1"``, or ``"layer1+layer2"``
-   for one SAE on the concatenated features), trained on samples from frames of the
-   training block (a seeded subset) and applied to the analysed frames (by default test
-   repeat 0), so the loadings are held out. The dictionary atoms are the modes; the codes
-   are the loadings.
-3. **Output.** One :class:`xarray.Dataset`, NetCDF-friendly (see :func:`fit_modes`).
+   for one SAE on the concatenated features) — CODEC's thresholded-sigmoid SAE with the
+   official hyper-parameters, 10× expansion — trained on the analysed frames' samples. The
+   dictionary atoms are the modes; the codes are the loadings, one time course per mode.
+3. **Output.** One :class:`xarray.Dataset`, NetCDF-friendly (see :func:`fit_modes`), with
+   the completeness error of the contributions per layer.
 
-Target of the contributions (``output``): ``"generator"`` (default) explains each cell's
-pre-nonlinearity output — the readout's BatchNorm output, before the Softplus — and
-``"rate"`` the firing rate itself. The Softplus only rescales every contribution of a
-frame by the same local gain, so the generator's contributions keep the additive structure
-of the circuit (the ground-truth retina's generator is ON drive + OFF drive − inhibition)
-while the rate's are dominated by when the cell is above threshold.
+Every departure is an option (``target="cell"`` for per-cell loadings, ``output="generator"``,
+``method="activation_x_gradient"``, ``sae="topk"``, ``fit_on="train"`` ...) or a named
+preset (``preset="cells"``, ``preset="local"``).
 """
 
 from __future__ import annotations
 
-import copy
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 import xarray as xr
-from torch import nn
 from tqdm.auto import tqdm
 
 from retinacodec.atomic import save_netcdf
-from retinacodec.attribution import contributions_for_recording
-from retinacodec.attribution.hooks import prepared, resolve_layers
-from retinacodec.device import resolve_device
+from retinacodec.attribution import Surprisal
+from retinacodec.attribution.hooks import resolve_layers
+from retinacodec.codec.features import activation_features, attribution_model, contribution_features
+from retinacodec.codec.presets import CodecConfig, resolve_config
+from retinacodec.codec.sae import CodecSAE, ReLUSAE, TopKSAE
+from retinacodec.codec.sae.base import BaseSAE
 from retinacodec.models import BNCNN
 from retinacodec.recording import validate_recording
-from retinacodec.sae import CodecSAE, ReLUSAE, TopKSAE
-from retinacodec.sae.base import BaseSAE
+from retinacodec.training import predict_targets
 from retinacodec.windows import WindowedData
 
-__all__ = [
-    "OUTPUTS",
-    "SAE_KINDS",
-    "SOURCES",
-    "activation_features",
-    "attribution_model",
-    "contribution_features",
-    "decompose",
-    "fit_modes",
-    "make_sae",
-    "pre_nonlinearity",
-    "save_modes",
-]
+__all__ = ["COMPLETENESS_WARNING", "SAE_KINDS", "decompose", "fit_modes", "make_sae", "reconstruct", "save_modes"]
 
-SAE_KINDS = ("topk", "batchtopk", "relu", "codec")
-SOURCES = ("contributions", "activations")
-OUTPUTS = ("generator", "rate")
-SIGNS = ("pos", "neg")
+SAE_KINDS = ("codec", "topk", "batchtopk", "relu")
+#: A median relative completeness error above this draws a warning.
+COMPLETENESS_WARNING = 1e-2
 
 
-def make_sae(kind: str = "topk", *, k: int = 3, expansion: float | None = 2.0, seed: int = 0,
+def make_sae(kind: str = "codec", *, k: int = 3, expansion: float | None = None, seed: int = 0,
              device: str | None = "cpu", progress: bool | None = None, **params) -> BaseSAE:
     """A sparse autoencoder of one kind, for samples ordered in time.
 
     Parameters
     ----------
-    kind : {"topk", "batchtopk", "relu", "codec"}
-        :class:`~retinacodec.sae.TopKSAE` (BatchTopK with ``"batchtopk"``),
-        :class:`~retinacodec.sae.ReLUSAE` or CODEC's :class:`~retinacodec.sae.CodecSAE`.
+    kind : {"codec", "topk", "batchtopk", "relu"}
+        CODEC's :class:`~retinacodec.codec.sae.CodecSAE` (official defaults: every sample
+        trains), :class:`~retinacodec.codec.sae.TopKSAE` (BatchTopK with ``"batchtopk"``) or
+        :class:`~retinacodec.codec.sae.ReLUSAE`; the last three hold out contiguous chunks
+        (``split="contiguous"``), since samples are time-ordered.
     k : int
         Active latents per sample (TopK, BatchTopK only).
     expansion : float, optional
-        Dictionary size / input dimension; None for the estimator's default.
+        Dictionary size / input dimension; None for the estimator's own default.
     seed : int
         Seeds initialisation, batching and the held-out split.
     device : str, optional
@@ -91,184 +78,20 @@ def make_sae(kind: str = "topk", *, k: int = 3, expansion: float | None = 2.0, s
     Returns
     -------
     BaseSAE
-        Unfitted; holds out contiguous chunks (``split="contiguous"``) since samples are
-        time-ordered.
+        Unfitted.
     """
-    common = {"expansion": expansion, "seed": seed, "device": device, "progress": progress, "split": "contiguous",
-              **params}
+    common = {"expansion": expansion, "seed": seed, "device": device, "progress": progress, **params}
+    kinds = {"topk": TopKSAE, "batchtopk": TopKSAE, "relu": ReLUSAE, "codec": CodecSAE}
+    if kind not in kinds:
+        raise ValueError(f"unknown SAE kind {kind!r}; choose one of {SAE_KINDS}.")
+    if kind != "codec":
+        common.setdefault("split", "contiguous")
     if kind in ("topk", "batchtopk"):
-        return TopKSAE(k=k, batch_topk=kind == "batchtopk", **common)
-    if kind == "relu":
-        return ReLUSAE(**common)
-    if kind == "codec":
-        return CodecSAE(**common)
-    raise ValueError(f"unknown SAE kind {kind!r}; choose one of {SAE_KINDS}.")
-
-
-def attribution_model(model: BNCNN, output: str) -> BNCNN:
-    """The model whose outputs the contributions explain.
-
-    Parameters
-    ----------
-    model : BNCNN
-        A fitted model.
-    output : {"generator", "rate"}
-        ``"rate"``: the model itself. ``"generator"``: a copy whose final Softplus is the
-        identity, so its outputs are the cells' pre-nonlinearity generator signals.
-
-    Returns
-    -------
-    BNCNN
-    """
-    if output not in OUTPUTS:
-        raise ValueError(f"output must be one of {OUTPUTS}; got {output!r}.")
-    if output == "rate":
-        return model
-    readout = getattr(model, "readout", None)
-    if not isinstance(getattr(readout, "softplus", None), nn.Softplus):
-        raise ValueError("output='generator' needs a model whose readout ends in a Softplus (a BNCNN); "
-                         "use output='rate'.")
-    generator = copy.deepcopy(model)
-    generator.readout.softplus = nn.Identity()
-    return generator
-
-
-def pre_nonlinearity(model: nn.Module, layer: str) -> str:
-    """Name of the module whose output is ``layer``'s pre-nonlinearity activation.
-
-    For a ``Sequential`` layer ending in a ReLU (a BNCNN's ``conv → bn → noise → relu``) it
-    is the module just before the ReLU (``"layer1.noise"``, equal to the BatchNorm output in
-    eval mode); any other module is its own pre-nonlinearity point.
-    """
-    module = resolve_layers(model, layer)[layer]
-    children = list(module.named_children())
-    if isinstance(module, nn.Sequential) and len(children) > 1 and isinstance(children[-1][1], nn.ReLU):
-        return f"{layer}.{children[-2][0]}"
-    return layer
-
-
-def _feature_coords(layers: Sequence[str], channels: Sequence[int]) -> dict[str, tuple[str, np.ndarray]]:
-    """Coordinates of the ``feature`` dim: per layer, the 2C (sign, channel) features."""
-    layer, sign, channel = [], [], []
-    for name, n in zip(layers, channels, strict=True):
-        for s in SIGNS:
-            layer += [name] * n
-            sign += [s] * n
-            channel += list(range(n))
-    return {"layer": ("feature", np.asarray(layer)), "sign": ("feature", np.asarray(sign)),
-            "channel": ("feature", np.asarray(channel))}
-
-
-def contribution_features(model: BNCNN, recording: xr.Dataset, layers: Sequence[str], frames: np.ndarray, *,
-                          output: str = "generator", method: str = "activation_x_gradient", steps: int = 20,
-                          rule: str = "trapezoid", device: str | torch.device | None = None,
-                          progress: bool | None = None, chunk_size: int = 512) -> xr.DataArray:
-    """Contributions of each layer to each cell, split by sign and summed over space.
-
-    Parameters
-    ----------
-    model : BNCNN
-        A fitted model.
-    recording : xarray.Dataset
-        A Recording with the model's frame size.
-    layers : sequence of str
-        Hidden layers, e.g. ``["layer1", "layer2"]``.
-    frames : ndarray of int, shape (n_frames,)
-        Target frames.
-    output : {"generator", "rate"}
-        What the contributions explain (:func:`attribution_model`).
-    method, steps, rule
-        As for :func:`retinacodec.attribution.contributions`.
-    device : str or torch.device, optional
-        Where to compute.
-    progress : bool, optional
-        Progress bar; default only on a terminal.
-    chunk_size : int
-        Frames per attribution call.
-
-    Returns
-    -------
-    xarray.DataArray, shape (frame, cell, feature)
-        Units of the explained output (spikes per frame, or generator units). The feature
-        coords ``layer``, ``sign`` and ``channel`` label each of the 2C values per layer.
-        Attr ``completeness_relative_max``: the largest relative completeness error.
-    """
-    ds = contributions_for_recording(attribution_model(model, output), recording, list(layers), frames=frames,
-                                     target="all", method=method, steps=steps, rule=rule, reduce="space",
-                                     split_sign=True, device=device, progress=progress, chunk_size=chunk_size)
-    parts = [ds[name].transpose("frame", "target", "sign", ...).values for name in layers]
-    values = np.concatenate([p.reshape(p.shape[0], p.shape[1], -1) for p in parts], axis=2)
-    return xr.DataArray(
-        values, dims=("frame", "cell", "feature"), name="contributions",
-        coords={"frame": ds["frame"].values, "time": ("frame", ds["time"].values),
-                "cell": recording["cell"].values, **_feature_coords(layers, [p.shape[-1] for p in parts])},
-        attrs={"completeness_relative_max": float(ds["completeness_relative"].max()),
-               "units": "spikes per frame" if output == "rate" else "generator units"},
-    )
-
-
-@torch.no_grad()
-def activation_features(model: BNCNN, recording: xr.Dataset, layers: Sequence[str], frames: np.ndarray, *,
-                        device: str | torch.device | None = None, progress: bool | None = None,
-                        batch_size: int = 1024) -> xr.DataArray:
-    """Pre-nonlinearity activations of each layer, split by sign and summed over space.
-
-    Parameters
-    ----------
-    model : BNCNN
-        A fitted model (with ``normalization``).
-    recording : xarray.Dataset
-        A Recording with the model's frame size.
-    layers : sequence of str
-        Hidden layers; each is read at :func:`pre_nonlinearity` (after a ReLU every negative
-        part would be zero).
-    frames : ndarray of int, shape (n_frames,)
-        Target frames.
-    device : str or torch.device, optional
-        Where to compute; default the model's device.
-    progress : bool, optional
-        Progress bar; default only on a terminal.
-    batch_size : int
-        Frames per forward pass.
-
-    Returns
-    -------
-    xarray.DataArray, shape (frame, feature)
-        Activation units; feature coords as in :func:`contribution_features`; attr
-        ``modules`` names the hooked modules.
-    """
-    validate_recording(recording)
-    names = [pre_nonlinearity(model, name) for name in layers]
-    modules = resolve_layers(model, names)
-    data = WindowedData(recording, model.config.history, model.normalization)
-    dev = resolve_device(device) if device is not None else next(model.parameters()).device
-    captured: dict[str, torch.Tensor] = {}
-    chunks: list[np.ndarray] = []
-
-    def hook(name: str):  # noqa: ANN202
-        def record(module: nn.Module, inputs: tuple, out: torch.Tensor) -> None:
-            flat = out.flatten(2)
-            captured[name] = torch.cat([flat.clamp(min=0).sum(2), flat.clamp(max=0).sum(2)], dim=1)
-        return record
-
-    handles = [m.register_forward_hook(hook(n)) for n, m in modules.items()]
+        common.update(k=k, batch_topk=kind == "batchtopk")
     try:
-        with prepared(model, dev):
-            for start in tqdm(range(0, len(frames), batch_size), desc="activations", unit="batch",
-                              disable=(not progress) if progress is not None else None):
-                x, _ = data.batch(frames[start:start + batch_size], dev)
-                model(x)
-                chunks.append(torch.cat([captured[n] for n in names], dim=1).cpu().numpy())
-    finally:
-        for h in handles:
-            h.remove()
-    channels = [captured[n].shape[1] // 2 for n in names]
-    return xr.DataArray(
-        np.concatenate(chunks).astype(np.float32), dims=("frame", "feature"), name="activations",
-        coords={"frame": np.asarray(frames), "time": ("frame", recording["time"].values[frames]),
-                **_feature_coords(layers, channels)},
-        attrs={"modules": names, "units": "activation units"},
-    )
+        return kinds[kind](**common)
+    except TypeError as exc:
+        raise ValueError(f"{exc} — see help({kinds[kind].__name__}) for the parameters of the {kind!r} SAE.") from None
 
 
 def _groups(layers: Sequence[str]) -> list[list[str]]:
@@ -304,8 +127,8 @@ def _check_features(features: xr.DataArray, groups: list[list[str]]) -> None:
                 )
 
 
-def fit_modes(fit_features: xr.DataArray, features: xr.DataArray, layers: Sequence[str], *, sae: str = "topk",
-              k: int = 3, expansion: float | None = 2.0, seed: int = 0, device: str | None = "cpu",
+def fit_modes(fit_features: xr.DataArray, features: xr.DataArray, layers: Sequence[str], *, sae: str = "codec",
+              k: int = 3, expansion: float | None = None, seed: int = 0, device: str | None = "cpu",
               progress: bool | None = None, **sae_params) -> xr.Dataset:
     """Fit one SAE per layer group and label its modes and loadings.
 
@@ -313,24 +136,29 @@ def fit_modes(fit_features: xr.DataArray, features: xr.DataArray, layers: Sequen
     ----------
     fit_features : xarray.DataArray, shape (frame, [cell,] feature)
         Samples to train on (every leading index is one sample), with the ``feature`` coords
-        ``layer``, ``sign``, ``channel`` of :func:`contribution_features`.
+        ``layer``, ``sign``, ``channel`` of :func:`~retinacodec.codec.features.contribution_features`.
     features : xarray.DataArray, same feature dim
         Samples to compute loadings for (e.g. the test frames).
     layers : sequence of str
         One SAE per entry; ``"layer1+layer2"`` fits one SAE on both layers' features.
     sae, k, expansion, seed, device, progress, **sae_params
-        The SAE (:func:`make_sae`).
+        The SAE (:func:`make_sae`); ``expansion=None`` is each SAE's own default.
 
     Returns
     -------
     xarray.Dataset
         - ``modes (mode, feature)``: the atoms, in the features' units; zero outside the
           mode's own layers;
+        - ``offset (sae, feature)``: what each SAE adds to every reconstruction (TopK's and
+          ReLU's learned pre-encoder bias; zero for CODEC's SAE), zero outside its layers, so
+          that :func:`reconstruct` gives back the features from the saved file alone;
         - ``loadings (frame, [cell,] mode)``: the codes of ``features``;
         - the features themselves, named as ``features`` is (``contributions`` or
           ``activations``);
-        - per SAE (dim ``sae``, the group names): ``r2``, ``l0``, ``dead_fraction``,
-          ``dense_fraction`` on held-out training samples, ``n_modes`` kept;
+        - per SAE (dim ``sae``, the group names): ``r2`` (about each feature's mean) and
+          ``r2_grand`` (about the grand mean, as bscope and the paper), ``l0``,
+          ``dead_fraction``, ``dense_fraction`` — on held-out training samples, or on the
+          training samples when the SAE holds none out (``metrics_on``) — and ``n_modes`` kept;
         - coords ``mode_layer (mode)`` (the group of each mode), ``layer``, ``sign``,
           ``channel`` on ``feature``, ``frame``, ``time``, ``cell``.
 
@@ -346,19 +174,27 @@ def fit_modes(fit_features: xr.DataArray, features: xr.DataArray, layers: Sequen
             raise ValueError(f"{name} must have a last dim 'feature' with a 'layer' coord; got dims {f.dims}.")
         _check_features(f, groups)
     n_features = features.sizes["feature"]
-    atoms, codes, mode_layer, metrics = [], [], [], []
+    atoms, offsets, codes, mode_layer, metrics = [], [], [], [], []
     for group in tqdm(groups, desc="sae per layer", unit="layer", disable=(not progress) if progress is not None
                       else None):
         cols = np.flatnonzero(np.isin(features["layer"].values, group))
         estimator = make_sae(sae, k=k, expansion=expansion, seed=seed, device=device, progress=progress,
                              **sae_params)
         estimator.fit(fit_features.values[..., cols].reshape(-1, cols.size))
+        if estimator.modes_.shape[0] == 0:
+            hint = ("no code ever passed the threshold (its gate has no gradient); open_fraction=0.05 starts some "
+                    "codes open, and preset='cells' is ours" if sae == "codec" else "try more epochs or samples")
+            warnings.warn(f"the {sae!r} SAE of {'+'.join(group)} kept no mode on {estimator.train_indices_.size} "
+                          f"samples: {hint}.", stacklevel=2)
         codes.append(estimator.transform(features.values[..., cols].reshape(-1, cols.size)))
         full = np.zeros((estimator.modes_.shape[0], n_features), dtype=np.float32)
         full[:, cols] = estimator.modes_
         atoms.append(full)
+        offset = np.zeros(n_features, dtype=np.float32)
+        offset[cols] = estimator.bias_
+        offsets.append(offset)
         mode_layer += ["+".join(group)] * full.shape[0]
-        metrics.append({**estimator.metrics_, "n_modes": full.shape[0]})
+        metrics.append({**estimator.metrics_, "n_modes": full.shape[0], "n_latents": estimator.n_latents_})
     lead = features.dims[:-1]
     name = features.name or "features"
     loadings = np.concatenate(codes, axis=1).reshape(*(features.sizes[d] for d in lead), -1)
@@ -366,41 +202,96 @@ def fit_modes(fit_features: xr.DataArray, features: xr.DataArray, layers: Sequen
     ds = xr.Dataset(
         {
             "modes": (("mode", "feature"), np.concatenate(atoms)),
+            "offset": (("sae", "feature"), np.stack(offsets)),
             "loadings": ((*lead, "mode"), loadings),
             name: features,
-            **{m: ("sae", [float(x[m]) for x in metrics]) for m in ("r2", "l0", "dead_fraction", "dense_fraction")},
+            **{m: ("sae", [float(x[m]) for x in metrics])
+               for m in ("r2", "r2_grand", "l0", "dead_fraction", "dense_fraction")},
             "n_modes": ("sae", [int(x["n_modes"]) for x in metrics]),
+            "n_latents": ("sae", [int(x["n_latents"]) for x in metrics]),
         },
         coords={"mode": np.arange(len(mode_layer)), "mode_layer": ("mode", np.asarray(mode_layer)),
                 "sae": np.asarray(names)},
         attrs={"source": name, "layers": names, "sae_kind": sae, "k": int(k),
-               "expansion": float(expansion) if expansion is not None else float("nan"), "seed": int(seed),
+               "expansion": float(expansion) if expansion is not None else "default", "seed": int(seed),
+               "metrics_on": "held-out training samples" if metrics[0]["held_out"] else "the training samples",
                "n_fit_samples": int(np.prod(fit_features.shape[:-1])), "n_fit_frames": int(fit_features.sizes["frame"]),
                **{f"sae_{key}": value for key, value in sae_params.items() if isinstance(value, int | float | str)}},
     )
     ds["modes"].attrs["description"] = "SAE dictionary atoms (modes), in the units of the features"
+    ds["offset"].attrs["description"] = "added to every reconstruction of each SAE (features' units)"
     ds["loadings"].attrs["description"] = "SAE codes (mode loadings) of the analysed frames"
-    ds["r2"].attrs["description"] = "reconstruction R^2 on held-out training samples"
+    ds["r2"].attrs["description"] = "reconstruction R^2, total sum of squares about each feature's mean"
+    ds["r2_grand"].attrs["description"] = "reconstruction R^2 about the grand mean of all entries (bscope r2_score)"
     return ds
 
 
-def _fit_frames(data: WindowedData, frames: np.ndarray, n_fit_frames: int, seed: int) -> np.ndarray:
-    """A seeded subset of training-block frames (the analysed frames if there is no training block)."""
+def reconstruct(ds: xr.Dataset) -> xr.DataArray:
+    """The features a :func:`fit_modes` / :func:`decompose` result reconstructs from its loadings.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        With ``modes``, ``offset`` and ``loadings`` (e.g. read back from NetCDF).
+
+    Returns
+    -------
+    xarray.DataArray, shape (frame, [cell,] sae, feature)
+        For each SAE, ``loadings[its modes] @ modes[its modes] + offset``; zero outside its
+        layers.
+    """
+    parts = []
+    for sae in ds["sae"].values:
+        mine = ds["mode_layer"] == sae
+        load = ds["loadings"].where(mine, 0.0)
+        parts.append(xr.dot(load, ds["modes"], dim="mode") + ds["offset"].sel(sae=sae))
+    return xr.concat(parts, dim=ds["sae"]).transpose(..., "sae", "feature").rename("reconstruction")
+
+
+def _train_frames(data: WindowedData, n: int | None, seed: int) -> np.ndarray:
+    """Training-block frames with a full history: all, or a seeded subset of ``n``."""
     train = data.targets("train")
-    if train.size == 0:
-        return frames
-    if train.size <= n_fit_frames:
+    if n is None or train.size <= n:
         return train
-    return np.sort(np.random.default_rng(seed).choice(train, size=n_fit_frames, replace=False))
+    return np.sort(np.random.default_rng(seed).choice(train, size=n, replace=False))
+
+
+def _surprisal(model: BNCNN, data: WindowedData, frames: np.ndarray, config: CodecConfig,
+               device: str | None) -> Surprisal:
+    """The surprisal target, μ and Σ from the model's output on ``frames``."""
+    if frames.size < 2:
+        raise ValueError("the surprisal needs the model's rates on at least 2 reference frames; the recording has "
+                         "no training block with a full history: pass reference='analysed'.")
+    outputs = predict_targets(attribution_model(model, config.output), data, frames, device=device or "cpu")
+    try:
+        return Surprisal(ridge=config.surprisal_ridge).fit(outputs)
+    except np.linalg.LinAlgError:
+        raise ValueError("the covariance of the cells' rates is singular (a silent cell, or two identical ones); "
+                         "pass surprisal_ridge=1e-3 to regularise it.") from None
+
+
+def _target(config: CodecConfig, surprisal: Surprisal | None) -> object:
+    return {"surprisal": surprisal, "cell": "all", "sum": "sum"}[config.target]
+
+
+def _completeness(features: xr.DataArray, layers: list[str], method: str) -> dict:
+    """Per-layer completeness variables, with a warning where the median error is large."""
+    median, worst = features.attrs["completeness_median"], features.attrs["completeness_max"]
+    bad = [f"{name} {m:.2g}" for name, m in zip(layers, median, strict=True) if not m <= COMPLETENESS_WARNING]
+    if bad:
+        warnings.warn(f"the {method} contributions miss F(x) - F(x0) by a median relative error of "
+                      f"{', '.join(bad)} (> {COMPLETENESS_WARNING:g}): they do not add up to the output change; "
+                      "method='integrated_gradients' with enough steps does.", stacklevel=3)
+    return {"completeness_median": ("hooked_layer", np.asarray(median)),
+            "completeness_max": ("hooked_layer", np.asarray(worst))}
 
 
 def decompose(model: BNCNN, recording: xr.Dataset, layers: Sequence[str] = ("layer1", "layer2"), *,
-              source: str = "contributions", output: str = "generator", method: str = "activation_x_gradient",
-              steps: int = 20, rule: str = "trapezoid", frames: np.ndarray | None = None,
-              fit_frames: np.ndarray | None = None, n_fit_frames: int = 4000, sae: str = "topk", k: int = 3,
-              expansion: float | None = 2.0, seed: int = 0, device: str | None = "cpu",
-              progress: bool | None = None, **sae_params) -> xr.Dataset:
+              preset: str = "paper", frames: np.ndarray | None = None, fit_frames: np.ndarray | None = None,
+              seed: int = 0, device: str | None = "cpu", progress: bool | None = None, **options) -> xr.Dataset:
     """Contribution modes of a fitted model on a recording (CODEC, METHODS.md §3).
+
+    With no options this is the published retina run (preset ``"paper"``; module docstring).
 
     Parameters
     ----------
@@ -410,38 +301,47 @@ def decompose(model: BNCNN, recording: xr.Dataset, layers: Sequence[str] = ("lay
         A Recording with the model's frame size.
     layers : sequence of str
         One SAE per entry; ``"layer1+layer2"`` concatenates layers into one SAE.
-    source : {"contributions", "activations"}
-        Decompose contributions to each cell (samples: (frame, cell)) or pre-nonlinearity
-        activations (samples: frames), for comparison.
-    output : {"generator", "rate"}
-        What contributions explain: each cell's pre-Softplus generator (default) or its rate.
-    method : {"activation_x_gradient", "integrated_gradients"}
-        Attribution method. Activation × gradient is the default: from a hidden layer to the
-        generator a BNCNN is piecewise linear (ReLUs and linear maps), and activation ×
-        gradient is the exact share of each unit in the generator's local linear map at each
-        frame, while integrated gradients from the grey baseline average over the linear
-        regions along the path. Integrated gradients (METHODS.md §2) is one argument away.
-    steps, rule
-        Integrated-gradient steps and quadrature rule.
+    preset : {"paper", "cells", "local"}
+        Starting settings (:data:`~retinacodec.codec.presets.PRESETS`).
     frames : ndarray of int, optional
-        Frames to compute loadings for; default test repeat 0 (with a full history).
+        Frames to compute loadings for; default test repeat 0 (with a full history), i.e. the
+        whole test stimulus.
     fit_frames : ndarray of int, optional
-        Frames whose samples train the SAEs; default a seeded random subset of
-        ``n_fit_frames`` training-block frames (all analysed frames if the recording has no
-        training block).
-    n_fit_frames : int
-        Size of the default training subset.
-    sae, k, expansion, seed, device, progress, **sae_params
-        The SAE per layer group (:func:`make_sae`); ``seed`` also picks ``fit_frames``.
+        Frames whose samples train the SAEs, overriding ``fit_on``.
+    seed : int
+        Seeds the SAEs and the training-frame subset.
+    device : str, optional
+        Where to compute.
+    progress : bool, optional
+        Progress bars; default only on a terminal.
+    **options
+        Any field of :class:`~retinacodec.codec.presets.CodecConfig` — ``source``,
+        ``target`` (``"surprisal"``, ``"cell"``, ``"sum"``), ``output`` (``"rate"``,
+        ``"generator"``), ``method`` (``"integrated_gradients"``,
+        ``"activation_x_gradient"``), ``steps``, ``rule``, ``sae`` (``"codec"``, ``"topk"``,
+        ``"batchtopk"``, ``"relu"``), ``k``, ``expansion`` (None: the SAE's default),
+        ``fit_on`` (``"analysed"``, ``"train"``), ``n_fit_frames``, ``reference``,
+        ``n_reference_frames``, ``surprisal_ridge`` — overriding the preset; any other keyword is an SAE parameter
+        (``max_epochs``, ``lr``, ``threshold`` ...).
 
     Returns
     -------
     xarray.Dataset
-        As :func:`fit_modes`; attrs add ``source``, ``output``, ``method``, ``steps``,
-        ``rule`` and the contributions' ``completeness_relative_max``.
+        As :func:`fit_modes` — ``loadings (frame, mode)`` for a scalar target (surprisal,
+        sum) or activations, ``(frame, cell, mode)`` for ``target="cell"`` — plus, for
+        contributions, ``completeness_median`` and ``completeness_max`` ``(hooked_layer)``:
+        the relative completeness error of the analysed frames' contributions per layer, and
+        ``rate (frame, cell)``: the model's predicted rate (Hz) on the analysed frames, so
+        that figures can be drawn from the saved file alone.
+        Attrs record the preset and every setting.
+
+    Warns
+    -----
+    UserWarning
+        When a layer's median relative completeness error exceeds 1e-2 (e.g. activation ×
+        gradient, which does not add up to F(x) − F(x₀)).
     """
-    if source not in SOURCES:
-        raise ValueError(f"source must be one of {SOURCES}; got {source!r}.")
+    config, sae_params = resolve_config(preset, options)
     validate_recording(recording)
     groups = _groups(layers)
     flat = list(dict.fromkeys(name for g in groups for name in g))
@@ -452,22 +352,46 @@ def decompose(model: BNCNN, recording: xr.Dataset, layers: Sequence[str] = ("lay
         if frames.size == 0:
             raise ValueError("the recording has no frames of test repeat 0 with a full history; pass frames=.")
     frames = np.asarray(frames, dtype=np.int64)
-    fit_frames = _fit_frames(data, frames, n_fit_frames, seed) if fit_frames is None else np.asarray(fit_frames)
-    if source == "contributions":
-        options = {"output": output, "method": method, "steps": steps, "rule": rule, "device": device,
-                   "progress": progress}
-        fit_x = contribution_features(model, recording, flat, fit_frames, **options)
+    if fit_frames is None:
+        fit_frames = frames if config.fit_on == "analysed" else _train_frames(data, config.n_fit_frames, seed)
+        if fit_frames.size == 0:
+            raise ValueError("the recording has no training-block frames with a full history to fit the SAEs on; "
+                             "pass fit_on='analysed' or fit_frames=.")
+    fit_frames = np.asarray(fit_frames, dtype=np.int64)
+    extra: dict = {}
+    if config.source == "contributions":
+        surprisal = None
+        if config.target == "surprisal":
+            reference = _train_frames(data, config.n_reference_frames, seed) if config.reference == "train" else frames
+            surprisal = _surprisal(model, data, reference, config, device)
+        options = {"target": _target(config, surprisal), "output": config.output, "method": config.method,
+                   "steps": config.steps, "rule": config.rule, "device": device, "progress": progress}
         x = contribution_features(model, recording, flat, frames, **options)
-        ig = method == "integrated_gradients"
-        extra = {"output": output, "method": method, "steps": int(steps) if ig else 0, "rule": rule if ig else "none",
-                 **({"completeness_relative_max": x.attrs["completeness_relative_max"]} if ig else {})}
+        same = np.array_equal(fit_frames, frames)
+        fit_x = x if same else contribution_features(model, recording, flat, fit_frames, **options)
+        extra = _completeness(x, flat, config.method)
     else:
-        fit_x = activation_features(model, recording, flat, fit_frames, device=device, progress=progress)
         x = activation_features(model, recording, flat, frames, device=device, progress=progress)
-        extra = {"modules": x.attrs["modules"]}
-    ds = fit_modes(fit_x, x, layers, sae=sae, k=k, expansion=expansion, seed=seed, device=device,
-                   progress=progress, **sae_params)
-    ds.attrs.update(extra, provenance=str(recording.attrs.get("session_id", "")))
+        fit_x = x if np.array_equal(fit_frames, frames) else activation_features(
+            model, recording, flat, fit_frames, device=device, progress=progress)
+    ds = fit_modes(fit_x, x, layers, sae=config.sae, k=config.k, expansion=config.expansion, seed=seed,
+                   device=device, progress=progress, **sae_params)
+    counts = predict_targets(model, data, frames, device=device or "cpu")
+    ds["rate"] = xr.DataArray(counts * float(recording.attrs["frame_rate_hz"]), dims=("frame", "cell"),
+                              coords={"cell": recording["cell"].values},
+                              attrs={"units": "Hz", "description": "the model's predicted rate on the analysed frames"})
+    if extra:
+        ds = ds.assign(extra).assign_coords(hooked_layer=flat)
+        ds["completeness_median"].attrs["description"] = (
+            "median over the analysed samples of |sum of contributions - (F(x) - F(x0))| / |F(x) - F(x0)|")
+        ds["completeness_max"].attrs["description"] = "the largest of those relative errors"
+    ds.attrs.update({f"config_{key}": value for key, value in config.as_attrs().items()})
+    ds.attrs.update(preset=preset, source=config.source, output=config.output, method=config.method,
+                    steps=int(config.steps) if config.method == "integrated_gradients" else 0,
+                    rule=config.rule if config.method == "integrated_gradients" else "none",
+                    target=x.attrs.get("target", "none"), provenance=str(recording.attrs.get("session_id", "")))
+    if config.source == "activations":
+        ds.attrs["modules"] = x.attrs["modules"]
     return ds
 
 

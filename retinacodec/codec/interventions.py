@@ -1,20 +1,28 @@
-"""Causal tests of modes: ablate or preserve a mode's top units and watch a cell's output.
+"""Causal tests of modes: ablate or preserve a mode's top channels (or units) and watch a cell.
 
-A **unit** is one position ``(channel, y, x)`` of a layer's output map. Units are ranked for
-mode m and cell k by how much of the mode they carry on the frames where it is active: the
-unit's sign-split value (its contribution to cell k, or its pre-nonlinearity activation for
-activation modes) projected on the mode's atom, ``Σ_s atom[m, layer, s, channel] · v_s``,
-averaged over the target frames. That ranks a channel's units by where in space they
-carry the mode for this cell, so "the top p % of units" are spatially specific.
+Two granularities:
 
-**Ablate** sets the top ``p`` % of the mode's units to zero at the layer's output (a forward
-hook multiplying it by a 0/1 mask); **preserve** zeroes every other unit of those layers.
-The effect on cell k is the share of its response removed, ``mean(r − r_int) / mean(r)``
-over a set of frames, for target frames (where the mode is active) and off-target frames;
-:func:`intervention_curves` reports it over ``p`` ∈ {1, 2, 5, 10, 18, 25, 50, 80, 99} %,
-its area under the curve (trapezoid over p as a fraction, divided by the p range), and the
-selectivity ``(A_target − A_off) / (A_target + A_off)`` of the removed share (ablate) or the
-kept share ``1 − removed`` (preserve).
+- ``"channel"`` (default, the official method: bscope ``Disruptor`` with the channels of
+  ``bic.top_n(atom, n)`` in CODEC's ``perform_layerwise_ablations.py``): the channels of the
+  mode's layer are ranked by the atom's **signed** weight — for sign-split features the
+  channel's net weight ``atom[pos, c] + atom[neg, c]``, its net contribution when the mode is
+  active — and the top ``p`` % are zeroed over the whole map (at least one channel: the
+  official ``int(C · p / 100)`` rounds 10 % of an 8-channel layer down to no channel).
+- ``"unit"``: units ``(channel, y, x)`` are ranked for mode m and cell k by how much of the
+  mode they carry on the target frames — the unit's sign-split value (its contribution to
+  cell k, or its pre-nonlinearity activation for activation modes) projected on the atom,
+  ``Σ_s atom[m, layer, s, channel] · v_s``, averaged over those frames — so the top ``p`` %
+  are spatially specific.
+
+Masks act where the modes were measured: at the layer's output for contribution modes, at
+its pre-nonlinearity activation (before the ReLU) for activation modes. **Ablate** zeroes the
+top ``p`` %; **preserve** zeroes every other channel / unit of those layers. The effect on
+cell k is the share of its response removed, ``mean(r − r_int) / mean(r)`` over a set of
+frames, for target frames (where the mode is active) and off-target frames;
+:func:`intervention_curves` reports it over ``p`` ∈ {1, 2, 5, 10, 18, 25, 50, 80, 99} %, its
+area under the curve (trapezoid over p as a fraction, divided by the p range), and the
+selectivity :func:`selectivity` of the removed share (ablate) or the kept share
+``1 − removed`` (preserve).
 """
 
 from __future__ import annotations
@@ -29,14 +37,16 @@ from torch import nn
 
 from retinacodec.attribution import contributions
 from retinacodec.attribution.hooks import prepared, resolve_layers
-from retinacodec.codec import attribution_model, pre_nonlinearity
+from retinacodec.codec.features import SIGNS, attribution_model, pre_nonlinearity
 from retinacodec.models import BNCNN
 from retinacodec.windows import WindowedData
 
-__all__ = ["PERCENTS", "default_frame_sets", "intervention_curves", "masked", "unit_scores"]
+__all__ = ["GRANULARITIES", "PERCENTS", "ablate_each_mode", "channel_scores", "default_frame_sets",
+           "intervention_curves", "masked", "selectivity", "unit_scores"]
 
-#: Shares of a mode's units (in %) ablated or preserved (METHODS.md §3).
+#: Shares of a mode's channels or units (in %) ablated or preserved (METHODS.md §3).
 PERCENTS = (1, 2, 5, 10, 18, 25, 50, 80, 99)
+GRANULARITIES = ("channel", "unit")
 
 
 @contextmanager
@@ -83,27 +93,52 @@ def _unit_values(model: BNCNN, modes: xr.Dataset, x: torch.Tensor, layers: list[
             for name, n in names.items()}
 
 
-def unit_scores(model: BNCNN, modes: xr.Dataset, mode: int, x: torch.Tensor, cell_index: int) -> dict[str, np.ndarray]:
+def _atom_weights(modes: xr.Dataset, mode: int, layer: str) -> np.ndarray:
+    """The atom of ``mode`` on ``layer``'s features, shape (2, channel): rows pos, neg."""
+    atom = modes["modes"].sel(mode=mode)
+    a = atom.where(atom["layer"] == layer, drop=True)
+    return np.stack([a.where(a["sign"] == s, drop=True).values for s in SIGNS])
+
+
+def _layers(modes: xr.Dataset, mode: int) -> list[str]:
+    return str(modes["mode_layer"].sel(mode=mode).values).split("+")
+
+
+def unit_scores(model: BNCNN, modes: xr.Dataset, mode: int, x: torch.Tensor, cell_index: int,
+                values: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """How much of ``mode`` each unit carries for one cell, averaged over inputs ``x``.
+
+    Parameters
+    ----------
+    values : dict, optional
+        The sign-split unit values of the mode's layers on ``x`` (frames, 2, channel, y, x),
+        when already computed (they do not depend on the mode).
 
     Returns
     -------
     dict
         Layer name → scores of shape (channel, y, x) (module docstring).
     """
-    atom = modes["modes"].sel(mode=mode)
-    layers = str(modes["mode_layer"].sel(mode=mode).values).split("+")
-    values = _unit_values(model, modes, x, layers, cell_index)
-    scores = {}
-    for name in layers:
-        a = atom.where(atom["layer"] == name, drop=True)
-        w = np.stack([a.where(a["sign"] == s, drop=True).values for s in ("pos", "neg")])  # (2, channel)
-        scores[name] = np.einsum("sc,nscyx->cyx", w, values[name]) / values[name].shape[0]
-    return scores
+    layers = _layers(modes, mode)
+    if values is None:
+        values = _unit_values(model, modes, x, layers, cell_index)
+    return {name: np.einsum("sc,nscyx->cyx", _atom_weights(modes, mode, name), values[name]) / values[name].shape[0]
+            for name in layers}
+
+
+def channel_scores(modes: xr.Dataset, mode: int) -> dict[str, np.ndarray]:
+    """The atom's signed net weight of each channel, ``atom[pos, c] + atom[neg, c]``.
+
+    Returns
+    -------
+    dict
+        Layer name → scores of shape (channel, 1, 1), broadcastable over the layer's map.
+    """
+    return {name: _atom_weights(modes, mode, name).sum(0)[:, None, None] for name in _layers(modes, mode)}
 
 
 def _top_masks(scores: dict[str, np.ndarray], percent: float, kind: str) -> dict[str, torch.Tensor]:
-    """0/1 masks that zero the top ``percent`` % units (ablate) or all others (preserve)."""
+    """0/1 masks that zero the top ``percent`` % (at least one) entries (ablate) or all others (preserve)."""
     flat = np.concatenate([s.ravel() for s in scores.values()])
     n_top = max(1, int(np.ceil(percent / 100 * flat.size)))
     top = np.zeros(flat.size, dtype=bool)
@@ -114,6 +149,19 @@ def _top_masks(scores: dict[str, np.ndarray], percent: float, kind: str) -> dict
         masks[name] = torch.as_tensor(keep.reshape(s.shape), dtype=torch.float32)
         start += s.size
     return masks
+
+
+def selectivity(on_target: np.ndarray | float, off_target: np.ndarray | float) -> np.ndarray:
+    """``(A_target − A_off) / (|A_target| + |A_off|)``: in [−1, 1], 0 where both are 0.
+
+    With positive areas this is the paper's ``(A_t − A_o) / (A_t + A_o)``. The absolute
+    values keep it defined and bounded when an intervention raises a response (a negative
+    removed share) or has no effect (both zero): 1 means only the target frames are
+    affected, −1 only the off-target ones.
+    """
+    t, o = np.asarray(on_target, dtype=float), np.asarray(off_target, dtype=float)
+    den = np.abs(t) + np.abs(o)
+    return np.divide(t - o, den, out=np.zeros(np.broadcast(t, o).shape), where=den > 0)
 
 
 def default_frame_sets(loadings: xr.DataArray, quantile: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
@@ -150,11 +198,18 @@ def _responses(model: BNCNN, x: torch.Tensor, cell_index: int, masks: dict | Non
             return model(x)[:, cell_index].cpu().numpy()
 
 
+def _mask_layers(model: BNCNN, modes: xr.Dataset, masks: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Masks keyed by the module they act on: the layer (contributions) or its pre-nonlinearity point."""
+    if modes.attrs["source"] == "contributions":
+        return masks
+    return {pre_nonlinearity(model, name): mask for name, mask in masks.items()}
+
+
 def intervention_curves(model: BNCNN, recording: xr.Dataset, modes: xr.Dataset, mode: int, cell: int, *,
                         target_frames: np.ndarray | None = None, off_target_frames: np.ndarray | None = None,
                         percents: Sequence[float] = PERCENTS, kinds: Sequence[str] = ("ablate", "preserve"),
-                        ) -> xr.Dataset:
-    """Ablate or preserve the top units of a mode and measure one cell's response.
+                        granularity: str = "channel") -> xr.Dataset:
+    """Ablate or preserve the top channels (or units) of a mode and measure one cell's response.
 
     Parameters
     ----------
@@ -163,17 +218,22 @@ def intervention_curves(model: BNCNN, recording: xr.Dataset, modes: xr.Dataset, 
     recording : xarray.Dataset
         The recording (for the stimulus windows of the frames).
     modes : xarray.Dataset
-        From :func:`retinacodec.codec.decompose`.
+        From :func:`retinacodec.codec.decompose`, population (``loadings (frame, mode)``) or
+        per-cell (``(frame, cell, mode)``) modes.
     mode : int
         The mode (``mode`` coord).
     cell : int
         The cell id (``cell`` coord).
     target_frames, off_target_frames : ndarray of int, optional
         Frames where the mode is / is not at work; default :func:`default_frame_sets` of the
-        mode's loadings for this cell. Units are ranked on the target frames.
+        mode's loadings (this cell's with per-cell loadings). Units are ranked on the target
+        frames.
     percents : sequence of float
-        Shares of the units, in %.
+        Shares of the channels or units, in %.
     kinds : sequence of {"ablate", "preserve"}
+    granularity : {"channel", "unit"}
+        Rank whole channels by the atom's signed weight (official) or units by how much of
+        the mode they carry for this cell (module docstring).
 
     Returns
     -------
@@ -181,12 +241,14 @@ def intervention_curves(model: BNCNN, recording: xr.Dataset, modes: xr.Dataset, 
         ``removed (kind, frames, percent)``: share of the cell's mean response removed, for
         ``frames`` ∈ {``target``, ``off_target``}; ``auc (kind, frames)``: mean of the
         ablate curve (removed) or preserve curve (kept = 1 − removed) over p, trapezoid;
-        ``selectivity (kind)``: ``(auc_target − auc_off) / (auc_target + auc_off)``;
-        ``baseline (frames)``: the unperturbed mean rate (Hz). Attrs: mode, cell, source.
+        ``selectivity (kind)`` (:func:`selectivity`); ``baseline (frames)``: the unperturbed
+        mean rate (Hz). Attrs: mode, cell, source, granularity.
     """
     bad = [k for k in kinds if k not in ("ablate", "preserve")]
     if bad:
         raise ValueError(f"kinds must be 'ablate' and/or 'preserve'; got {bad}.")
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"granularity must be one of {GRANULARITIES}; got {granularity!r}.")
     cells = list(modes["cell"].values) if "cell" in modes.dims else list(recording["cell"].values)
     if cell not in cells:
         raise ValueError(f"unknown cell {cell}; the modes hold cells {cells}.")
@@ -204,23 +266,80 @@ def intervention_curves(model: BNCNN, recording: xr.Dataset, modes: xr.Dataset, 
     if any(s.size == 0 for s in sets.values()):
         raise ValueError("target and off-target frames must both be non-empty.")
     inputs = {name: data.batch(f, device)[0] for name, f in sets.items()}
-    scores = unit_scores(model, modes, mode, inputs["target"], cell_index)
+    scores = (channel_scores(modes, mode) if granularity == "channel"
+              else unit_scores(model, modes, mode, inputs["target"], cell_index))
     base = {name: _responses(model, x, cell_index) for name, x in inputs.items()}
     removed = np.zeros((len(kinds), 2, len(percents)))
     for i, kind in enumerate(kinds):
         for j, p in enumerate(percents):
-            masks = _top_masks(scores, p, kind)
+            masks = _mask_layers(model, modes, _top_masks(scores, p, kind))
             for g, (name, x) in enumerate(inputs.items()):
-                removed[i, g, j] = 1 - _responses(model, x, cell_index, masks).mean() / base[name].mean()
+                mean = base[name].mean()
+                kept = _responses(model, x, cell_index, masks).mean()
+                removed[i, g, j] = 1 - kept / mean if mean > 0 else np.nan
     frac = np.asarray(percents, dtype=float) / 100
     curves = np.where(np.asarray(kinds)[:, None, None] == "ablate", removed, 1 - removed)
     auc = np.trapezoid(curves, frac, axis=2) / (frac[-1] - frac[0]) if frac.size > 1 else curves[..., 0]
     fps = float(recording.attrs["frame_rate_hz"])
     return xr.Dataset(
         {"removed": (("kind", "frames", "percent"), removed), "auc": (("kind", "frames"), auc),
-         "selectivity": ("kind", (auc[:, 0] - auc[:, 1]) / (auc[:, 0] + auc[:, 1])),
+         "selectivity": ("kind", selectivity(auc[:, 0], auc[:, 1])),
          "baseline": ("frames", [base[n].mean() * fps for n in sets])},
         coords={"kind": list(kinds), "frames": list(sets), "percent": np.asarray(percents, dtype=float)},
-        attrs={"mode": int(mode), "cell": int(cell), "source": modes.attrs["source"],
+        attrs={"mode": int(mode), "cell": int(cell), "source": modes.attrs["source"], "granularity": granularity,
                "n_target": int(sets["target"].size), "n_off_target": int(sets["off_target"].size)},
     )
+
+
+def ablate_each_mode(model: BNCNN, recording: xr.Dataset, modes: xr.Dataset, cell: int, target_frames: np.ndarray,
+                     off_target_frames: np.ndarray, *, layer: str = "layer1", percent: float = 10.0,
+                     granularity: str = "channel") -> xr.Dataset:
+    """Ablate the top ``percent`` % of every mode of one layer in turn: which mode matters on these frames?
+
+    The comparison a causal claim needs: the mode said to carry the target frames' response
+    should remove more of it than any other mode. Unit values are computed once for all modes.
+
+    Parameters
+    ----------
+    model, recording, modes, cell
+        As for :func:`intervention_curves`.
+    target_frames, off_target_frames : ndarray of int
+        E.g. a cell's ON events and OFF events.
+    layer : str
+        The SAE (``mode_layer``) whose modes are compared.
+    percent : float
+        Share of each mode's channels or units ablated.
+    granularity : {"channel", "unit"}
+
+    Returns
+    -------
+    xarray.Dataset
+        ``removed (mode, frames)``: share of the cell's mean response removed on ``target``
+        and ``off_target`` frames; ``selectivity (mode)``.
+    """
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"granularity must be one of {GRANULARITIES}; got {granularity!r}.")
+    ids = modes["mode"].values[modes["mode_layer"].values == layer]
+    if ids.size == 0:
+        raise ValueError(f"no mode belongs to {layer!r}; the SAEs are {list(modes['sae'].values)}.")
+    cells = list(modes["cell"].values) if "cell" in modes.dims else list(recording["cell"].values)
+    if cell not in cells:
+        raise ValueError(f"unknown cell {cell}; the modes hold cells {cells}.")
+    cell_index = cells.index(cell)
+    data = WindowedData(recording, model.config.history, model.normalization)
+    device = next(model.parameters()).device
+    inputs = [data.batch(np.asarray(f), device)[0] for f in (target_frames, off_target_frames)]
+    base = [_responses(model, x, cell_index).mean() for x in inputs]
+    values = _unit_values(model, modes, inputs[0], layer.split("+"), cell_index) if granularity == "unit" else None
+    removed = np.zeros((ids.size, 2))
+    for i, mode in enumerate(ids):
+        scores = (channel_scores(modes, int(mode)) if granularity == "channel"
+                  else unit_scores(model, modes, int(mode), inputs[0], cell_index, values))
+        masks = _mask_layers(model, modes, _top_masks(scores, percent, "ablate"))
+        for g, x in enumerate(inputs):
+            removed[i, g] = 1 - _responses(model, x, cell_index, masks).mean() / base[g] if base[g] > 0 else np.nan
+    return xr.Dataset({"removed": (("mode", "frames"), removed),
+                       "selectivity": ("mode", selectivity(removed[:, 0], removed[:, 1]))},
+                      coords={"mode": ids, "frames": ["target", "off_target"]},
+                      attrs={"cell": int(cell), "layer": layer, "percent": float(percent), "granularity": granularity,
+                             "source": modes.attrs["source"]})

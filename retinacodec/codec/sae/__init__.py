@@ -17,10 +17,10 @@ dense fractions) on them::
     sae.modes_                                         # (n_modes_kept, n_features)
 """
 
-from retinacodec.sae.base import BaseSAE
-from retinacodec.sae.codec import CodecSAE
-from retinacodec.sae.metrics import code_statistics, r2_score
-from retinacodec.sae.relu import ReLUSAE
-from retinacodec.sae.topk import TopKSAE
+from retinacodec.codec.sae.base import BaseSAE
+from retinacodec.codec.sae.codec import CodecSAE
+from retinacodec.codec.sae.metrics import code_statistics, r2_score
+from retinacodec.codec.sae.relu import ReLUSAE
+from retinacodec.codec.sae.topk import TopKSAE
 
 __all__ = ["BaseSAE", "CodecSAE", "ReLUSAE", "TopKSAE", "code_statistics", "r2_score"]

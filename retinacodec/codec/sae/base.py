@@ -4,7 +4,10 @@ A concrete SAE is a :class:`SAEModule` (the network, its loss and its weight con
 plus a :class:`BaseSAE` subclass that builds it; :meth:`BaseSAE.fit` does the rest the same
 way for all of them: divide the inputs by one global standard deviation, split off held-out
 samples, train with Adam and early stopping on the held-out reconstruction error, restore
-the best weights, drop dead atoms and measure the result on the held-out samples.
+the best weights, drop dead atoms and measure the result on the held-out samples. With
+``validation_fraction=0`` and ``patience=None`` (CODEC's official recipe) every sample
+trains, training runs all epochs (optionally under a step learning-rate schedule) and keeps
+the last weights, and the metrics are those of the training samples.
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from tqdm.auto import tqdm
 
+from retinacodec.codec.sae.metrics import DENSE_FRACTION, code_statistics, r2_score
 from retinacodec.device import resolve_device
-from retinacodec.sae.metrics import DENSE_FRACTION, code_statistics, r2_score
 from retinacodec.windows import split_blocks
 
 __all__ = ["MIN_SPLIT_SAMPLES", "BaseSAE", "SAEModule", "check_samples", "split_samples"]
@@ -84,7 +87,7 @@ def split_samples(n_samples: int, validation_fraction: float, split: str, seed: 
     n_samples : int
         Number of samples.
     validation_fraction : float
-        Share held out, in (0, 1).
+        Share held out, in [0, 1); 0 holds nothing out (every sample trains).
     split : {"random", "contiguous"}
         ``"random"``: a seeded random subset. ``"contiguous"``: the samples are cut into
         :data:`N_CONTIGUOUS_CHUNKS` contiguous chunks and whole chunks are held out, which is
@@ -103,11 +106,15 @@ def split_samples(n_samples: int, validation_fraction: float, split: str, seed: 
         On a bad fraction or split name, or too few samples for both sides to have
         :data:`MIN_SPLIT_SAMPLES`.
     """
-    if not 0 < validation_fraction < 1:
-        raise ValueError(f"validation_fraction must be in (0, 1); got {validation_fraction}.")
+    if not 0 <= validation_fraction < 1:
+        raise ValueError(f"validation_fraction must be in [0, 1); got {validation_fraction}.")
     if split not in ("random", "contiguous"):
         raise ValueError(f"split must be 'random' or 'contiguous'; got {split!r}.")
     indices = np.arange(n_samples)
+    if validation_fraction == 0:
+        if n_samples < MIN_SPLIT_SAMPLES:
+            raise ValueError(f"{n_samples} samples are too few to train on; pass at least {MIN_SPLIT_SAMPLES}.")
+        return indices, indices[:0]
     if split == "random":
         n_val = int(round(validation_fraction * n_samples))
         val = np.sort(np.random.default_rng(seed).choice(n_samples, size=n_val, replace=False))
@@ -178,45 +185,58 @@ def reconstruction_mse(module: SAEModule, x: torch.Tensor) -> float:
     return total / x.numel()
 
 
-def train_module(module: SAEModule, x_train: torch.Tensor, x_val: torch.Tensor, *, lr: float, batch_size: int,
-                 max_epochs: int, patience: int, generator: torch.Generator,
-                 progress: bool | None = None) -> list[dict[str, float]]:
-    """Train with Adam, stop early on held-out reconstruction MSE and restore the best weights.
+def train_module(module: SAEModule, x_train: torch.Tensor, x_val: torch.Tensor | None, *, lr: float,
+                 batch_size: int, max_epochs: int, patience: int | None, generator: torch.Generator,
+                 progress: bool | None = None, step_lr: tuple[int, float] | None = None,
+                 drop_last: bool = False) -> list[dict[str, float]]:
+    """Train with Adam; stop early on held-out reconstruction MSE, or run every epoch.
 
     Parameters
     ----------
     module : SAEModule
-        Trained in place; ends in eval mode with the weights of the best epoch.
-    x_train, x_val : torch.Tensor, shape (n_train, n_features) and (n_val, n_features)
-        Scaled training and held-out samples, on the module's device.
+        Trained in place; ends in eval mode.
+    x_train : torch.Tensor, shape (n_train, n_features)
+        Scaled training samples, on the module's device.
+    x_val : torch.Tensor, shape (n_val, n_features), optional
+        Scaled held-out samples; None to monitor the training samples instead.
     lr : float
         Adam learning rate.
     batch_size : int
         Samples per step.
     max_epochs : int
         Most passes over the training samples.
-    patience : int
-        Epochs without a better held-out MSE before stopping.
+    patience : int, optional
+        Epochs without a better monitored MSE before stopping, the best weights restored;
+        None trains all ``max_epochs`` and keeps the last weights.
     generator : torch.Generator
         CPU generator that shuffles the batches.
     progress : bool, optional
         Show a progress bar; default: only on a terminal.
+    step_lr : (int, float), optional
+        ``(step_size, gamma)`` of a :class:`torch.optim.lr_scheduler.StepLR` stepped once per
+        epoch; None keeps the learning rate constant.
+    drop_last : bool
+        Skip the last, smaller batch of each epoch (as a ``DataLoader(drop_last=True)``).
 
     Returns
     -------
     list of dict
-        Per epoch: ``epoch``, ``train_loss`` (mean over steps), ``val_mse``.
+        Per epoch: ``epoch``, ``train_loss`` (mean over steps), ``val_mse`` (MSE of the
+        monitored samples), ``lr``.
     """
     optimizer = torch.optim.Adam(module.parameters(), lr=lr)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, *step_lr) if step_lr is not None else None
+    monitored = x_train if x_val is None else x_val
     history: list[dict[str, float]] = []
-    best_mse, best_state, bad_epochs = math.inf, copy.deepcopy(module.state_dict()), 0
+    best_mse, best_state, bad_epochs = math.inf, None, 0
     n = x_train.shape[0]
+    stop = n - n % batch_size if drop_last and n >= batch_size else n
     bar = tqdm(range(max_epochs), desc="sae", unit="epoch", disable=(not progress) if progress is not None else None)
     for epoch in bar:
         module.train()
         order = torch.randperm(n, generator=generator).to(x_train.device)
         losses = []
-        for start in range(0, n, batch_size):
+        for start in range(0, stop, batch_size):
             loss = module.training_loss(x_train[order[start : start + batch_size]])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -225,9 +245,14 @@ def train_module(module: SAEModule, x_train: torch.Tensor, x_val: torch.Tensor, 
             module.constrain_weights()
             losses.append(loss.detach())
         module.end_epoch()
-        val_mse = reconstruction_mse(module, x_val)
-        history.append({"epoch": epoch, "train_loss": float(torch.stack(losses).mean()), "val_mse": val_mse})
-        bar.set_postfix(val_mse=f"{val_mse:.4g}")
+        val_mse = reconstruction_mse(module, monitored)
+        history.append({"epoch": epoch, "train_loss": float(torch.stack(losses).mean()), "val_mse": val_mse,
+                        "lr": optimizer.param_groups[0]["lr"]})
+        if scheduler is not None:
+            scheduler.step()
+        bar.set_postfix(mse=f"{val_mse:.4g}")
+        if patience is None:
+            continue
         if val_mse < best_mse:
             best_mse, best_state, bad_epochs = val_mse, copy.deepcopy(module.state_dict()), 0
         else:
@@ -235,7 +260,8 @@ def train_module(module: SAEModule, x_train: torch.Tensor, x_val: torch.Tensor, 
             if bad_epochs >= patience:
                 break
     bar.close()
-    module.load_state_dict(best_state)
+    if best_state is not None:
+        module.load_state_dict(best_state)
     module.eval()
     return history
 
@@ -269,16 +295,23 @@ class BaseSAE(TransformerMixin, BaseEstimator):
     history_ : list of dict
         Per epoch: ``epoch``, ``train_loss``, ``val_mse`` (scaled units).
     metrics_ : dict
-        On the held-out samples: ``r2`` (pooled, see :func:`~retinacodec.sae.metrics.r2_score`),
-        ``l0`` (mean active atoms per sample), ``dead_fraction`` (share of the K atoms never
-        active on them), ``dense_fraction`` (share of the K atoms active on more than half of
-        them), plus ``n_dead`` (``len(dead_modes_)``) and ``n_epochs``.
+        On the held-out samples (on the training samples when none are held out, and then
+        ``held_out`` is False): ``r2`` (pooled about the per-feature means) and ``r2_grand``
+        (about the grand mean, as bscope's ``r2_score``; see
+        :func:`~retinacodec.codec.sae.metrics.r2_score`), ``l0`` (mean active atoms per
+        sample), ``dead_fraction`` (share of the K atoms never active on them),
+        ``dense_fraction`` (share of the K atoms active on more than half of them), plus
+        ``n_dead`` (``len(dead_modes_)``) and ``n_epochs``.
     module_ : SAEModule
         The trained network (scaled units).
     """
 
     #: Default K / input dimension of the subclass.
     default_expansion: float = 8.0
+    #: ``(step_size, gamma)`` of a per-epoch StepLR schedule, or None; subclasses may make it a parameter.
+    step_lr: tuple[int, float] | None = None
+    #: Skip each epoch's last, smaller batch; subclasses may make it a parameter.
+    drop_last: bool = False
 
     @abstractmethod
     def _build_module(self, x_train: torch.Tensor, n_latents: int) -> SAEModule:
@@ -320,26 +353,29 @@ class BaseSAE(TransformerMixin, BaseEstimator):
         X = check_samples(X)
         n_latents = self._n_latents(X.shape[1])
         self._check_params(n_latents)
-        if self.batch_size < 1 or self.max_epochs < 1 or self.patience < 1:
-            raise ValueError("batch_size, max_epochs and patience must be positive integers.")
+        if self.batch_size < 1 or self.max_epochs < 1 or (self.patience is not None and self.patience < 1):
+            raise ValueError("batch_size, max_epochs and patience must be positive integers (patience may be None).")
         train, val = split_samples(X.shape[0], self.validation_fraction, self.split, self.seed)
+        held_out = val.size > 0
         device = resolve_device(self.device)
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(self.seed)
             x = torch.as_tensor(X, device=device)
-            scale = float(x[train].std())
+            scale = float(x[train].std(correction=0))
             if not scale > 0:
                 raise ValueError("the training samples are all equal; there is nothing to decompose.")
             x = x / scale
             module = self._build_module(x[train], n_latents).to(device)
             generator = torch.Generator().manual_seed(self.seed)
-            self.history_ = train_module(module, x[train], x[val], lr=self.lr, batch_size=self.batch_size,
-                                         max_epochs=self.max_epochs, patience=self.patience,
-                                         generator=generator, progress=self.progress)
-            codes_train, codes_val = encode_all(module, x[train]), encode_all(module, x[val])
+            self.history_ = train_module(module, x[train], x[val] if held_out else None, lr=self.lr,
+                                         batch_size=self.batch_size, max_epochs=self.max_epochs,
+                                         patience=self.patience, generator=generator, progress=self.progress,
+                                         step_lr=self.step_lr, drop_last=self.drop_last)
+            scored = val if held_out else train
+            codes_train, codes_scored = encode_all(module, x[train]), encode_all(module, x[scored])
             with torch.no_grad():
-                x_hat_val = module.decode(codes_val) * scale
-        active = ((codes_train != 0).any(0) | (codes_val != 0).any(0)).cpu().numpy()
+                x_hat = (module.decode(codes_scored) * scale).cpu().numpy()
+        active = ((codes_train != 0).any(0) | (codes_scored != 0).any(0)).cpu().numpy()
         self.module_ = module
         self.n_features_in_, self.n_latents_, self.scale_ = X.shape[1], n_latents, scale
         self.kept_, self.dead_modes_ = np.flatnonzero(active), np.flatnonzero(~active)
@@ -348,10 +384,12 @@ class BaseSAE(TransformerMixin, BaseEstimator):
         self.mean_ = X[train].mean(axis=0)
         self.train_indices_, self.validation_indices_ = train, val
         self.metrics_ = {
-            "r2": r2_score(X[val], x_hat_val.cpu().numpy()),
-            **code_statistics(codes_val.cpu().numpy(), DENSE_FRACTION),
+            "r2": r2_score(X[scored], x_hat),
+            "r2_grand": r2_score(X[scored], x_hat, reference="grand"),
+            **code_statistics(codes_scored.cpu().numpy(), DENSE_FRACTION),
             "n_dead": int(self.dead_modes_.size),
             "n_epochs": len(self.history_),
+            "held_out": held_out,
         }
         return self
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from retinacodec.sae.base import SAEModule
+from retinacodec.codec.sae.base import SAEModule
 
 __all__ = ["LinearSAEModule"]
 

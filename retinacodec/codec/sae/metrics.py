@@ -10,11 +10,17 @@ __all__ = ["DENSE_FRACTION", "code_statistics", "r2_score"]
 DENSE_FRACTION = 0.5
 
 
-def r2_score(x: np.ndarray, x_hat: np.ndarray) -> float:
+def r2_score(x: np.ndarray, x_hat: np.ndarray, reference: str = "feature") -> float:
     """Pooled coefficient of determination of a reconstruction.
 
-    ``1 - sum((x - x_hat)**2) / sum((x - mean_feature)**2)``, where ``mean_feature`` is the
-    per-feature mean of ``x`` over samples and both sums run over all samples and features.
+    ``1 - sum((x - x_hat)**2) / sum((x - m)**2)``, both sums over all samples and features,
+    where ``m`` is
+
+    - ``reference="feature"``: each feature's mean over the samples (the usual pooled R²);
+    - ``reference="grand"``: the one mean of every entry of ``x``, as bscope's ``r2_score``
+      (which the CODEC paper reports). It is never below the per-feature R², and the two
+      differ most when the features' means differ (e.g. sign-split contributions, whose
+      positive parts are positive and negative parts negative).
 
     Parameters
     ----------
@@ -22,18 +28,22 @@ def r2_score(x: np.ndarray, x_hat: np.ndarray) -> float:
         The data.
     x_hat : ndarray, shape (n_samples, n_features)
         Its reconstruction.
+    reference : {"feature", "grand"}
+        The mean the total sum of squares is taken about.
 
     Returns
     -------
     float
-        R²; 1 is perfect, 0 is as good as predicting every feature's mean.
+        R²; 1 is perfect, 0 is as good as predicting the reference mean.
     """
+    if reference not in ("feature", "grand"):
+        raise ValueError(f"reference must be 'feature' or 'grand'; got {reference!r}.")
     x = np.asarray(x, dtype=np.float64)
     x_hat = np.asarray(x_hat, dtype=np.float64)
     residual = np.sum((x - x_hat) ** 2)
-    total = np.sum((x - x.mean(axis=0)) ** 2)
+    total = np.sum((x - (x.mean(axis=0) if reference == "feature" else x.mean())) ** 2)
     if total == 0:
-        raise ValueError("the samples have no variance around their per-feature means; R² is undefined.")
+        raise ValueError(f"the samples have no variance around their {reference} mean; R² is undefined.")
     return float(1.0 - residual / total)
 
 

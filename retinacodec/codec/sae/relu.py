@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from retinacodec.sae.base import BaseSAE
-from retinacodec.sae.linear import LinearSAEModule
+from retinacodec.codec.sae.base import BaseSAE
+from retinacodec.codec.sae.linear import LinearSAEModule
 
 __all__ = ["ReLUModule", "ReLUSAE"]
 
@@ -44,7 +44,7 @@ class ReLUSAE(BaseSAE):
 
     Inputs divided by one global standard deviation; pre-encoder bias initialised at the
     training mean; unit-norm decoder atoms; encoder initialised as the decoder's transpose
-    (see :class:`~retinacodec.sae.linear.LinearSAEModule`).
+    (see :class:`~retinacodec.codec.sae.linear.LinearSAEModule`).
 
     Parameters
     ----------
@@ -56,11 +56,11 @@ class ReLUSAE(BaseSAE):
     n_modes : int, optional
         Dictionary size K, overriding ``expansion``.
     lr, batch_size, max_epochs, patience, validation_fraction, split, seed, device, progress
-        As for :class:`~retinacodec.sae.topk.TopKSAE`.
+        As for :class:`~retinacodec.codec.sae.topk.TopKSAE`.
 
     Attributes
     ----------
-    See :class:`~retinacodec.sae.base.BaseSAE`.
+    See :class:`~retinacodec.codec.sae.base.BaseSAE`.
     """
 
     def __init__(self, l1: float = 1e-2, *, expansion: float | None = None, n_modes: int | None = None,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from retinacodec.sae.base import BaseSAE
-from retinacodec.sae.linear import LinearSAEModule
+from retinacodec.codec.sae.base import BaseSAE
+from retinacodec.codec.sae.linear import LinearSAEModule
 
 __all__ = ["TopKModule", "TopKSAE"]
 
@@ -131,7 +131,7 @@ class TopKSAE(BaseSAE):
         Share of samples held out for early stopping and ``metrics_``.
     split : {"random", "contiguous"}
         How to hold samples out; use ``"contiguous"`` for time bins (see
-        :func:`~retinacodec.sae.base.split_samples`).
+        :func:`~retinacodec.codec.sae.base.split_samples`).
     seed : int
         Seeds initialisation, batching and the split; fits are deterministic on the CPU.
     device : str, optional
@@ -141,7 +141,7 @@ class TopKSAE(BaseSAE):
 
     Attributes
     ----------
-    See :class:`~retinacodec.sae.base.BaseSAE`.
+    See :class:`~retinacodec.codec.sae.base.BaseSAE`.
     """
 
     def __init__(self, k: int = 4, *, batch_topk: bool = False, expansion: float | None = None,
