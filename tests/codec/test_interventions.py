@@ -12,6 +12,7 @@ from retinacodec.codec.interventions import (
     PERCENTS,
     _mask_layers,
     _top_masks,
+    ablate_each_mode,
     channel_scores,
     intervention_curves,
     masked,
@@ -81,3 +82,20 @@ def test_intervention_curves_layout(tiny):
         intervention_curves(model, rec, ds, mode, 0, granularity="pixel")
     with pytest.raises(ValueError, match="unknown cell"):
         intervention_curves(model, rec, ds, mode, 99)
+
+
+def test_ablate_each_mode_compares_every_mode_of_a_layer(tiny):
+    model, rec = tiny
+    ds = decompose(model, rec, ["layer1", "layer2"], preset="cells", k=2, n_fit_frames=300, progress=False,
+                   max_epochs=5)
+    frames = ds["frame"].values
+    each = ablate_each_mode(model, rec, ds, 0, frames[:40], frames[40:80], layer="layer2", granularity="unit")
+    assert list(each["mode"].values) == list(ds["mode"].values[ds["mode_layer"].values == "layer2"])
+    assert each["removed"].dims == ("mode", "frames") and (abs(each["selectivity"]) <= 1).all()
+    # the same number as intervention_curves for one of them
+    mode = int(each["mode"][0])
+    one = intervention_curves(model, rec, ds, mode, 0, target_frames=frames[:40], off_target_frames=frames[40:80],
+                              percents=[10], kinds=["ablate"], granularity="unit")
+    np.testing.assert_allclose(each["removed"].sel(mode=mode).values, one["removed"].values.ravel(), rtol=1e-6)
+    with pytest.raises(ValueError, match="no mode belongs to 'layer3'"):
+        ablate_each_mode(model, rec, ds, 0, frames[:40], frames[40:80], layer="layer3")
