@@ -203,8 +203,9 @@ class RetinaCircuit:
             Standard deviation of the generator under the calibration stimulus.
         rate_scale_hz : float
             Output gain, Hz.
-        calibration : {"white_noise", "natural"}
-            Stimulus class the rates are calibrated on.
+        calibration : {"white_noise", "full_field", "natural"}
+            Stimulus class the rates are calibrated on (``"full_field"``: binary flicker of the
+            whole frame).
         calibration_s : float
             Length of the calibration stimulus, s.
         **params
@@ -252,10 +253,12 @@ class RetinaCircuit:
         n_calib = round(calibration_s * frame_rate_hz)
         if calibration == "white_noise":
             reference = white_noise(n_calib, size=size, seed=rng)
+        elif calibration == "full_field":
+            reference = white_noise(n_calib, size=size, checker=max(size), seed=rng)
         elif calibration == "natural":
             reference = natural_movie(n_calib, size=size, seed=rng)
         else:
-            raise ValueError(f"calibration must be 'white_noise' or 'natural'; got {calibration!r}.")
+            raise ValueError(f"calibration must be 'white_noise', 'full_field' or 'natural'; got {calibration!r}.")
         pooled_on, pooled_off, amacrine = circuit._pathways(reference)
         gen = w_on * pooled_on + w_off * pooled_off - w_amacrine * amacrine
         gain = generator_sd / gen.std(axis=0)

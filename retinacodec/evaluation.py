@@ -14,16 +14,45 @@ from retinacodec.recording import repeated_responses, validate_recording
 from retinacodec.training import predict_targets
 from retinacodec.windows import WindowedData
 
-__all__ = ["predict", "evaluate"]
+__all__ = ["MAX_FEVE", "MIN_RELIABILITY", "check_compatible", "predict", "evaluate"]
 
 
-def _check_compatible(model: BNCNN, recording: xr.Dataset) -> None:
+#: Below this split-half reliability a cell's FEVE (r² / reliability) divides by noise.
+MIN_RELIABILITY = 0.3
+#: A FEVE above this exceeds the noise ceiling by more than its sampling error: the ceiling is underestimated.
+MAX_FEVE = 1.1
+
+
+def _fitted_to(model: BNCNN) -> str:
+    """Where the model came from, for messages."""
+    meta = getattr(model, "metadata", {}) or {}
+    return f" (fitted to {meta['source_file']})" if meta.get("source_file") else ""
+
+
+def check_compatible(model: BNCNN, recording: xr.Dataset) -> None:
+    """Raise a ValueError naming the mismatch when ``model`` cannot predict ``recording``.
+
+    Checks the frame size, the number of cells and that the recording is longer than the
+    model's history.
+    """
     cfg = model.config
     shape = (recording.sizes["y"], recording.sizes["x"])
+    advice = "use the recording the model was fitted to, read the same way, or fit a model to this one"
     if tuple(cfg.input_size) != shape:
-        raise ValueError(f"the model takes {tuple(cfg.input_size)}-pixel frames but the recording has {shape}.")
+        raise ValueError(
+            f"model/recording mismatch: the model{_fitted_to(model)} takes {cfg.input_size[0]}x{cfg.input_size[1]}"
+            f"-pixel frames but the recording has {shape[0]}x{shape[1]}; {advice}."
+        )
     if cfg.n_cells != recording.sizes["cell"]:
-        raise ValueError(f"the model predicts {cfg.n_cells} cells but the recording has {recording.sizes['cell']}.")
+        raise ValueError(
+            f"model/recording mismatch: the model{_fitted_to(model)} predicts {cfg.n_cells} cells but the "
+            f"recording has {recording.sizes['cell']}; {advice}."
+        )
+    if recording.sizes["frame"] < cfg.history:
+        raise ValueError(
+            f"model/recording mismatch: the model needs {cfg.history} frames of history but the recording has "
+            f"{recording.sizes['frame']} frames; {advice}."
+        )
 
 
 def predict(model: BNCNN, recording: xr.Dataset, frames: np.ndarray | None = None, *, batch_size: int = 1024,
@@ -50,12 +79,17 @@ def predict(model: BNCNN, recording: xr.Dataset, frames: np.ndarray | None = Non
         Rate in Hz (expected count per frame × frame rate).
     """
     validate_recording(recording)
-    _check_compatible(model, recording)
+    check_compatible(model, recording)
     device = device or next(model.parameters()).device
     data = WindowedData(recording, model.config.history, model.normalization)
     if frames is None:
         frames = np.arange(model.config.history - 1, recording.sizes["frame"])
-    frames = np.asarray(frames)
+    frames = np.asarray(frames, dtype=np.int64)
+    if frames.size and (frames.min() < model.config.history - 1 or frames.max() >= recording.sizes["frame"]):
+        raise ValueError(
+            f"target frames must lie in {model.config.history - 1}..{recording.sizes['frame'] - 1} (each needs "
+            f"{model.config.history - 1} earlier frames); got {frames.min()}..{frames.max()}."
+        )
     counts = predict_targets(model, data, frames, batch_size=batch_size, device=device)
     rate = counts * float(recording.attrs["frame_rate_hz"])
     return xr.DataArray(
@@ -86,22 +120,35 @@ def evaluate(model: BNCNN, recording: xr.Dataset, truth: xr.Dataset | None = Non
     xarray.Dataset
         Per cell: ``r`` (Pearson r with the trial average), ``feve``, ``reliability``
         (split-half, Spearman–Brown), ``r_truth`` (with the noise-free rate, if ``truth``),
-        ``mean_rate_hz`` (recorded); attrs: medians and which block was used.
+        ``mean_rate_hz`` (recorded); attrs: medians (``NaN`` when unavailable), which block
+        was used, and ``unreliable_cells`` (reliability below :data:`MIN_RELIABILITY` or
+        FEVE above :data:`MAX_FEVE`: a poorly estimated noise ceiling, FEVE not meaningful;
+        a warning names them).
+
+    Raises
+    ------
+    ValueError
+        If the model does not fit the recording (frame size, cells, history), or the
+        recording has no repeats and the model's held-out frames are not in it.
     """
     history = model.config.history
     rate_hz = float(recording.attrs["frame_rate_hz"])
+    validate_recording(recording)
+    check_compatible(model, recording)
     has_repeats = bool(np.any(recording["repeat"].values >= 0))
     if has_repeats:
         reps = repeated_responses(recording)
-        first = np.asarray(reps.attrs["first_frame"])
-        frames = first[0] + np.arange(history - 1, reps.sizes["frame"])
+        if reps.sizes["frame"] < history:
+            raise ValueError(
+                f"the test repeats are {reps.sizes['frame']} frames long, shorter than the model's history of "
+                f"{history} frames; nothing in them can be predicted."
+            )
+        frames = reps["frame"].values[history - 1 :]
         observed = reps.values[:, history - 1 :, :].astype(np.float64) * rate_hz
         trial_mean = observed.mean(0)
         block = f"test ({reps.sizes['repeat']} repeats)"
     else:
-        frames = np.asarray(model.metadata.get("heldout_frames", []), dtype=int)
-        if frames.size == 0:
-            raise ValueError("the recording has no repeated test block and the model records no held-out frames.")
+        frames = _heldout_frames(model, recording)
         warnings.warn(
             "the recording has no repeated test block: evaluating on the model's held-out validation frames "
             "against single trials; FEVE is unavailable.", stacklevel=2,
@@ -116,6 +163,15 @@ def evaluate(model: BNCNN, recording: xr.Dataset, truth: xr.Dataset | None = Non
         fv, rel = feve(pred, observed), split_half_reliability(observed)
     else:
         fv = rel = np.full(n_cells, np.nan)
+    unreliable = np.isfinite(fv) & ~((rel >= MIN_RELIABILITY) & (fv <= MAX_FEVE))
+    if unreliable.any():
+        ids = [int(c) for c in recording["cell"].values[unreliable]]
+        warnings.warn(
+            f"{len(ids)} cell(s) (ids {ids}) have split-half reliability below {MIN_RELIABILITY} or FEVE above "
+            f"{MAX_FEVE}: "
+            "their noise ceiling is poorly estimated (few repeats, or little stimulus-driven variance), so their "
+            "FEVE is not meaningful; judge them by r instead.", stacklevel=2,
+        )
     out = xr.Dataset(
         {
             "r": ("cell", r),
@@ -128,10 +184,32 @@ def evaluate(model: BNCNN, recording: xr.Dataset, truth: xr.Dataset | None = Non
                "median_feve": float(np.nanmedian(fv)) if np.isfinite(fv).any() else float("nan")},
     )
     if truth is not None:
+        if truth.sizes["frame"] != recording.sizes["frame"]:
+            raise ValueError(
+                f"the truth has {truth.sizes['frame']} frames but the recording has {recording.sizes['frame']}; "
+                "pass the truth of this recording."
+            )
         true_rate = truth["rate"].values[frames]
         out["r_truth"] = ("cell", pearson_per_cell(pred, true_rate))
         out.attrs["median_r_truth"] = float(np.nanmedian(out["r_truth"].values))
+    if unreliable.any():
+        out.attrs["unreliable_cells"] = [int(c) for c in recording["cell"].values[unreliable]]
     silent = recording["spikes"].values.sum(0) == 0
     if silent.any():
         out.attrs["silent_cells"] = [int(c) for c in recording["cell"].values[silent]]
     return out
+
+
+def _heldout_frames(model: BNCNN, recording: xr.Dataset) -> np.ndarray:
+    """The model's held-out validation frames, checked to belong to ``recording``."""
+    meta = getattr(model, "metadata", {}) or {}
+    frames = np.asarray(meta.get("heldout_frames", []), dtype=np.int64)
+    same = meta.get("session_id", recording.attrs["session_id"]) == recording.attrs["session_id"]
+    if frames.size == 0 or not same or frames.max() >= recording.sizes["frame"]:
+        raise ValueError(
+            "the recording has no repeated test block, and the model's held-out frames "
+            f"{'are not recorded' if frames.size == 0 else 'belong to the recording it was fitted to'}"
+            f"{_fitted_to(model)}; evaluate it on a recording with test repeats, or label them "
+            "(test_block= / --test-block)."
+        )
+    return frames

@@ -246,8 +246,11 @@ def repeated_responses(rec: xr.Dataset, variable: str = "spikes") -> xr.DataArra
     Returns
     -------
     xarray.DataArray, shape (repeat, frame, ...)
-        ``frame`` counts from the start of each repeat. Repeats of unequal length
-        (a dropped frame) are cut to the shortest, and ``attrs["truncated_frames"]``
+        ``frame`` holds the recording's frame indices of repeat 0 (the first repeat), so
+        the trial average joins on ``frame`` with :func:`retinacodec.predict` output;
+        ``offset`` (along ``frame``) counts frames from the start of each repeat, and
+        ``attrs["first_frame"]`` gives the first frame of every repeat. Repeats of unequal
+        length (a dropped frame) are cut to the shortest, and ``attrs["truncated_frames"]``
         says how many frames were dropped in total.
 
     Raises
@@ -267,7 +270,7 @@ def repeated_responses(rec: xr.Dataset, variable: str = "spikes") -> xr.DataArra
     truncated = int(sum(len(i) - n for i in idx))
     stacked = np.stack([rec[variable].values[i[:n]] for i in idx])
     other_dims = rec[variable].dims[1:]
-    coords = {"repeat": ids, "frame": np.arange(n)}
+    coords = {"repeat": ids, "frame": idx[0][:n], "offset": ("frame", np.arange(n))}
     for d in other_dims:
         if d in rec.coords:
             coords[d] = rec[d].values

@@ -18,7 +18,7 @@ from retinacodec.circuit import RetinaCircuit
 from retinacodec.recording import make_recording
 from retinacodec.stimuli import natural_movie, white_noise
 
-__all__ = ["RetinaCircuit", "STIMULI", "load_truth", "save_truth", "simulate_retina"]
+__all__ = ["RetinaCircuit", "STIMULI", "load_truth", "save_truth", "simulate_retina", "simulate_run_freeze"]
 
 STIMULI = ("white_noise", "natural")
 
@@ -138,6 +138,86 @@ def simulate_retina(
     # per-frame quantities in float32: ample precision, half the size on disk
     truth = truth.assign({k: v.astype(np.float32) for k, v in truth.data_vars.items() if "frame" in v.dims})
     truth.attrs.update(attrs, frame_rate_hz=float(frame_rate_hz), stimulus_name=stimulus)
+    return recording, truth
+
+
+def simulate_run_freeze(
+    n_cells: int = 8,
+    n_trials: int = 40,
+    run_frames: int = 1800,
+    freeze_frames: int = 600,
+    frame_rate_hz: float = 75.0,
+    dropped_frames: int = 5,
+    seed: int = 0,
+    field_px: int = 12,
+) -> tuple[xr.Dataset, xr.Dataset]:
+    """A full-field flicker experiment with a run/freeze design, timed like a real monitor.
+
+    Every trial shows ``run_frames`` of fresh binary full-field flicker ("running" noise, the
+    training data) and then ``freeze_frames`` of one "frozen" sequence that is the same in
+    every trial (the test repeats). The monitor drops ``dropped_frames`` refreshes at random:
+    the frame before stays on screen for two refreshes, so the retina sees it twice as long
+    and its onset-to-onset interval is doubled; frame onsets also jitter by 0.1 ms, as a
+    photodiode measures them. The ground-truth circuit (ON, OFF and ON-OFF cells) sees the
+    flicker over a ``field_px × field_px`` patch; the Recording's stimulus is that one
+    luminance per frame, shape (frame, 1, 1).
+
+    Parameters
+    ----------
+    n_cells : int
+        Ganglion cells (ON, OFF, ON-OFF in turn).
+    n_trials : int
+        Trials, each running then frozen noise.
+    run_frames, freeze_frames : int
+        Frames of running and of frozen noise per trial.
+    frame_rate_hz : float
+        Monitor refresh rate, Hz.
+    dropped_frames : int
+        Refreshes dropped over the whole recording.
+    seed : int
+        Seeds the circuit, the noise, the dropped frames and the spikes.
+    field_px : int
+        Edge of the patch the circuit sees, pixels (the circuit needs room for its RFs).
+
+    Returns
+    -------
+    recording : xarray.Dataset
+        A Recording with ``stimulus (frame, 1, 1)`` in contrast units, ``block`` "train"
+        (running) / "test" (frozen), ``repeat`` = trial index of frozen frames, measured
+        frame ``time``, and the cell types as the ``cell_type`` coordinate.
+    truth : xarray.Dataset
+        ``rate (frame, cell)``: the noise-free rate in Hz averaged over each frame's
+        time on screen, with the recording's coordinates.
+    """
+    rng_circuit, rng_noise, rng_drop, rng_spikes = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4))
+    circuit = RetinaCircuit.random(-(-n_cells // 3), (field_px, field_px), frame_rate_hz,
+                                   seed=int(rng_circuit.integers(2**31)), calibration="full_field")
+    frozen = rng_noise.choice(np.array([-1.0, 1.0], dtype=np.float32), freeze_frames)
+    trials = [np.r_[rng_noise.choice(np.array([-1.0, 1.0], dtype=np.float32), run_frames), frozen]
+              for _ in range(n_trials)]
+    values = np.concatenate(trials).astype(np.float32)
+    n = values.size
+    held = np.ones(n, dtype=np.int64)  # refreshes each frame stays on screen
+    held[rng_drop.choice(np.arange(1, n - 1), dropped_frames, replace=False)] = 2
+    shown = np.repeat(np.arange(n), held)  # frame on screen at each refresh
+    response = circuit.respond(np.broadcast_to(values[shown, None, None], (shown.size, field_px, field_px)))
+    rate = response["rate"].values[:, :n_cells]
+    first_refresh = np.r_[0, np.cumsum(held)[:-1]]
+    frame_rate = np.add.reduceat(rate, first_refresh, axis=0) / held[:, None]
+    counts = np.add.reduceat(rng_spikes.poisson(rate / frame_rate_hz), first_refresh, axis=0)
+    times = 1.0 + first_refresh / frame_rate_hz + rng_spikes.normal(0.0, 1e-4, n)
+    trial_of = np.repeat(np.arange(n_trials), run_frames + freeze_frames)
+    in_freeze = np.tile(np.r_[np.zeros(run_frames, bool), np.ones(freeze_frames, bool)], n_trials)
+    recording = make_recording(
+        values[:, None, None], counts, times,
+        block=np.where(in_freeze, "test", "train"), repeat=np.where(in_freeze, trial_of, -1),
+        frame_rate_hz=frame_rate_hz, session_id=f"simulated-run-freeze-seed{seed}",
+        stimulus_name="full_field_flicker",
+        extra_attrs={"simulated": 1, "seed": int(seed), "dropped_frames": int(dropped_frames)},
+    ).assign_coords(cell_type=("cell", response["cell_type"].values[:n_cells]))
+    truth = xr.Dataset({"rate": (("frame", "cell"), frame_rate.astype(np.float32), {"units": "Hz"})},
+                       coords={k: recording[k] for k in ("frame", "time", "cell", "block", "repeat")})
     return recording, truth
 
 

@@ -218,8 +218,8 @@ class WindowedData:
         x : torch.Tensor, shape (batch, history, ny, nx)
         y : torch.Tensor, shape (batch, n_cells)
         """
-        idx = torch.as_tensor(targets, dtype=torch.long)
-        idx = idx.to(self.stimulus.device)
+        # torch.tensor copies: targets may be a read-only view (an xarray index)
+        idx = torch.tensor(np.asarray(targets), dtype=torch.long, device=self.stimulus.device)
         x = self.windows[idx - (self.history - 1)]
         y = self.spikes[idx]
         return x.to(device, non_blocking=True), y.to(device, non_blocking=True)

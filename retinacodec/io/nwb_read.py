@@ -19,7 +19,8 @@ Blocks
     An intervals table (``TimeIntervals``), labelled as described in
     :mod:`retinacodec.io.blocks`. With none, every frame is ``"train"``.
 
-Spikes are binned on the stimulus frame edges (:func:`retinacodec.io.binning.bin_units`).
+Spikes are binned on the stimulus frame edges (:func:`retinacodec.io.binning.bin_units`),
+or on regular bins of ``bin_ms`` (see :mod:`retinacodec.io.resample`).
 """
 
 from __future__ import annotations
@@ -40,13 +41,18 @@ from pynwb.epoch import TimeIntervals
 from pynwb.image import ImageSeries, IndexSeries
 
 from retinacodec.io.binning import bin_units, frame_edges, long_intervals
-from retinacodec.io.blocks import label_column, label_frames
+from retinacodec.io.blocks import Labelling, label_column, label_frames
 from retinacodec.io.errors import RecordingError, RecordingFileNotFoundError, RecordingWarning
 from retinacodec.io.metadata import decode_metadata
+from retinacodec.io.resample import Preprocessing, crop_movie, downsample_movie, resample_times
 from retinacodec.io.units import load_units
 from retinacodec.recording import make_recording
 
-__all__ = ["read_nwb", "stimulus_names"]
+__all__ = ["inspect_nwb", "read_nwb", "stimulus_names"]
+
+#: The keyword options of :func:`read_nwb` (and :func:`inspect_nwb`).
+_OPTIONS = ("stimulus", "intervals", "test_block", "block_column", "repeat_column", "pixel_size_um", "stimulus_axes",
+            "crop", "downsample", "bin_ms")
 
 
 @dataclass
@@ -71,6 +77,9 @@ def read_nwb(
     repeat_column: str | None = None,
     pixel_size_um: float | None = None,
     stimulus_axes: Literal["xy", "yx"] = "xy",
+    crop: tuple[int, int, int, int] | None = None,
+    downsample: int | None = None,
+    bin_ms: float | None = None,
 ) -> xr.Dataset:
     """Read a retinal recording from an NWB file.
 
@@ -97,6 +106,16 @@ def read_nwb(
     stimulus_axes : {"xy", "yx"}
         Order of the two image axes after the frame axis in the file: ``"xy"`` as the
         NWB schema specifies, ``"yx"`` for files that store ``[frame][row][column]``.
+    crop : (top, left, height, width), optional
+        Keep this window of the stimulus, in pixels.
+    downsample : int, optional
+        Average blocks of ``downsample × downsample`` pixels (after cropping); the pixel
+        size grows by the same factor.
+    bin_ms : float, optional
+        Resample to regular bins of this width (ms): each bin shows the frame on screen at
+        its onset and belongs to that frame's block and repeat; spikes are counted per bin.
+        By default one bin per stimulus frame. The options used are recorded in the
+        ``preprocessing`` attribute (JSON).
 
     Returns
     -------
@@ -120,43 +139,90 @@ def read_nwb(
         Dropped frames (an interval over 1.5 times the median), spikes outside the
         stimulus period, units not observed throughout, unknown pixel size.
     """
-    if stimulus_axes not in ("xy", "yx"):
-        raise RecordingError(f"stimulus_axes must be 'xy' or 'yx'; got {stimulus_axes!r}.")
-    path = Path(path)
+    return _read_nwb(Path(path), dict(stimulus=stimulus, intervals=intervals, test_block=test_block,
+                                      block_column=block_column, repeat_column=repeat_column,
+                                      pixel_size_um=pixel_size_um, stimulus_axes=stimulus_axes, crop=crop,
+                                      downsample=downsample, bin_ms=bin_ms))[0]
+
+
+def inspect_nwb(path: str | os.PathLike, **options: Any) -> tuple[xr.Dataset, Labelling | None]:
+    """Read a recording like :func:`read_nwb` and say how its frames were labelled.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``.nwb`` file.
+    **options
+        The keyword arguments of :func:`read_nwb`.
+
+    Returns
+    -------
+    recording : xarray.Dataset
+        What :func:`read_nwb` returns.
+    labelling : Labelling or None
+        The intervals table, columns and rule that labelled the blocks; None when no
+        table was used (every frame is train).
+    """
+    unknown = sorted(set(options) - set(_OPTIONS))
+    if unknown:
+        raise TypeError(f"inspect_nwb() got unknown option(s) {unknown}; it takes those of read_nwb: {_OPTIONS}.")
+    return _read_nwb(Path(path), options)
+
+
+def _read_nwb(path: Path, options: dict[str, Any]) -> tuple[xr.Dataset, Labelling | None]:
+    """The reading itself, for :func:`read_nwb` and :func:`inspect_nwb` (warnings point at their callers)."""
+    axes = options.get("stimulus_axes", "xy")
+    if axes not in ("xy", "yx"):
+        raise RecordingError(f"stimulus_axes must be 'xy' or 'yx'; got {axes!r}.")
+    prep = Preprocessing.of(options.get("crop"), options.get("downsample"), options.get("bin_ms"))
+    block_column, test_block = options.get("block_column"), options.get("test_block")
     io, nwbfile = _open(path)
     with io:
-        stim = _load_stimulus(_choose_series(nwbfile, stimulus), stimulus_axes)
+        stim = _load_stimulus(_choose_series(nwbfile, options.get("stimulus")), axes)
         ids, spike_times, obs, cell_coords = load_units(nwbfile)
         tables = _interval_tables(nwbfile)
-        table = _choose_table(tables, intervals, block_column)
+        table = _choose_table(tables, options.get("intervals"), block_column)
         meta = decode_metadata(stim.comments)
         session_id = meta.get("session_id", nwbfile.session_id or nwbfile.identifier)
         label_args = None if table is None else _table_columns(table)
     rate = float(meta.get("frame_rate_hz") or stim.rate or 1.0 / np.median(np.diff(stim.times)))
     edges = frame_edges(stim.times, None if stim.times.size > 1 else stim.times[0] + 1.0 / rate)
     _warn_dropped(stim)
-    counts, outside = bin_units(spike_times, stim.times, edges[-1])
+    pixel_um = _pixel_size(options.get("pixel_size_um"), meta, stim)
+    movie, times = stim.movie, stim.times
+    if "crop" in prep:
+        movie = crop_movie(movie, prep["crop"])
+    if "downsample" in prep:
+        movie, pixel_um = downsample_movie(movie, prep["downsample"]), pixel_um * prep["downsample"]
+    block = repeat = labelling = None
+    if label_args is not None:  # labelled on the frames as shown, before any resampling
+        block, repeat, labelling = label_frames(
+            times, *label_args, movie=movie, test_block=test_block, block_column=block_column,
+            repeat_column=options.get("repeat_column"), table=table.name,
+        )
+    if "bin_ms" in prep:
+        times, shown = resample_times(stim.times, edges[-1], prep["bin_ms"] / 1e3)
+        movie, rate = movie[shown], 1e3 / prep["bin_ms"]
+        edges = np.append(times, times[-1] + prep["bin_ms"] / 1e3)
+        if block is not None:  # each bin belongs where the frame on screen at its onset belongs
+            block, repeat = block[shown], repeat[shown]
+    counts, outside = bin_units(spike_times, times, edges[-1])
     _warn_outside(outside, edges)
     _warn_unobserved(ids, obs, edges)
-    if label_args is None:
-        block, repeat = None, None
-    else:
-        block, repeat = label_frames(
-            stim.times, *label_args, test_block=test_block, block_column=block_column,
-            repeat_column=repeat_column, table=table.name,
-        )
     extra = {k: v for k, v in meta.items() if k not in ("frame_rate_hz", "pixel_size_um", "session_id",
                                                        "stimulus_name")}
+    if prep:
+        extra["preprocessing"] = prep.to_json()
     try:
         rec = make_recording(
-            stim.movie, counts, stim.times, cell_ids=ids, block=block, repeat=repeat,
-            frame_rate_hz=rate, pixel_size_um=_pixel_size(pixel_size_um, meta, stim),
+            movie, counts, times, cell_ids=ids, block=block, repeat=repeat,
+            frame_rate_hz=rate, pixel_size_um=pixel_um,
             source_file=str(path.resolve()), session_id=str(session_id),
             stimulus_name=str(meta.get("stimulus_name", stim.name)), extra_attrs=extra,
         )
     except ValueError as err:
         raise RecordingError(f"{path}: {err}") from err
-    return rec.assign_coords({k: ("cell", v) for k, v in cell_coords.items()})
+    return rec.assign_coords({k: ("cell", v) for k, v in cell_coords.items()}), labelling
 
 
 def stimulus_names(path: str | os.PathLike) -> list[str]:
@@ -300,7 +366,7 @@ def _to_frames(movie: np.ndarray, name: str, axes: str) -> np.ndarray:
         warnings.warn(
             f"stimulus series {name!r} is in colour; its RGB channels are averaged to one luminance.",
             RecordingWarning,
-            stacklevel=4,
+            stacklevel=5,
         )
         movie = movie[..., :3].mean(axis=-1)
     if movie.ndim != 3:
@@ -357,6 +423,15 @@ def _choose_table(
             )
         return tables[name]
     usable = [t for t in tables.values() if label_column(dict.fromkeys(t.colnames), block_column)]
+    if tables and not usable:
+        columns = ", ".join(f"{t.name!r}: {', '.join(c for c in t.colnames if c not in ('start_time', 'stop_time'))}"
+                            for t in tables.values())
+        warnings.warn(
+            f"no intervals table has a column retinacodec recognises as block or stimulus labels ({columns}); "
+            "every frame is labelled train. Pass block_column=NAME (--block-column NAME) to use one.",
+            RecordingWarning,
+            stacklevel=4,
+        )
     if len(usable) > 1:
         raise RecordingError(
             f"several intervals tables could label blocks {sorted(t.name for t in usable)}; "
@@ -378,18 +453,23 @@ def _table_columns(table: TimeIntervals) -> tuple[np.ndarray, np.ndarray, dict[s
 
 
 def _pixel_size(given: float | None, meta: dict[str, Any], stim: _Stimulus) -> float:
-    """Pixel size in micrometres: argument, metadata, OpticalSeries field of view, else 1.0."""
+    """Pixel size in micrometres: argument, metadata, OpticalSeries field of view, else 1.0.
+
+    A 1×1 (full-field) stimulus has no meaningful pixel size: 1.0 without a warning.
+    """
     if given is not None:
         return float(given)
     if "pixel_size_um" in meta:
         return float(meta["pixel_size_um"])
     if stim.field_of_view is not None and stim.field_of_view.size >= 1 and stim.field_of_view[0] > 0:
         return float(stim.field_of_view[0] / stim.movie.shape[2] * 1e6)
+    if stim.movie.shape[1:] == (1, 1):  # full field: a pixel size means nothing
+        return 1.0
     warnings.warn(
         f"the file does not give the pixel size of stimulus {stim.name!r}; using 1.0 um. "
-        "Pass pixel_size_um= to set it.",
+        "Pass pixel_size_um= (--pixel-size-um) to set it.",
         RecordingWarning,
-        stacklevel=3,
+        stacklevel=4,
     )
     return 1.0
 
@@ -405,7 +485,7 @@ def _warn_dropped(stim: _Stimulus) -> None:
             f"(after frame {long[0]}, interval {(t[long[0] + 1] - t[long[0]]) * 1e3:.2f} ms). "
             "Spikes are binned on the actual frame times.",
             RecordingWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
 
@@ -417,7 +497,7 @@ def _warn_outside(outside: np.ndarray, edges: np.ndarray) -> None:
             f"{n} spike(s) from {int(np.count_nonzero(outside))} unit(s) lie outside the stimulus period "
             f"[{edges[0]:.4f}, {edges[-1]:.4f}) s and were not counted.",
             RecordingWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
 
@@ -438,5 +518,5 @@ def _warn_unobserved(ids: np.ndarray, obs: list[np.ndarray] | None, edges: np.nd
             f"{len(partial)} unit(s) (ids {partial[:10]}{'...' if len(partial) > 10 else ''}) were not observed "
             "during the whole stimulus period (obs_intervals); their counts are 0 where unobserved.",
             RecordingWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
