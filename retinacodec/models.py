@@ -6,8 +6,9 @@ input channels, conv 8@15×15 → BatchNorm → Gaussian noise σ=0.05 → ReLU,
 same, a fully connected readout → BatchNorm → Softplus giving the expected spike count per
 frame of each ganglion cell.
 
-Submodules are named ``layer1``, ``layer2`` (and ``layer3`` for the convolutional readout)
-and ``readout`` so that analyses can hook layers by name.
+Submodules are named ``layer1``, ``layer2`` and ``readout`` (the dense readout, or with
+``readout="conv"`` the third convolution read out at each cell's receptive-field centre) so
+that analyses can hook layers by name.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 from torch import nn
 
-__all__ = ["BNCNNConfig", "BNCNN", "GaussianNoise", "StackedConv2d", "PRESETS", "preset_config"]
+__all__ = ["BNCNNConfig", "BNCNN", "GaussianNoise", "StackedConv2d", "PRESETS", "auto_kernel_sizes", "preset_config"]
 
 
 class GaussianNoise(nn.Module):
@@ -118,6 +119,10 @@ class BNCNNConfig:
         ``(y, x)`` RF centres in input pixels, needed for ``readout="conv"``.
     batchnorm_momentum : float
         Momentum of the BatchNorm running statistics.
+    batchnorm : {"channel", "unit"}
+        ``"channel"``: one BatchNorm per channel of each hidden layer (``BatchNorm2d``);
+        ``"unit"``: one per unit (channel × y × x), as torch-deep-retina's BNCNN
+        (``BatchNorm1d`` over the flattened map, eps 1e-3; the readout's eps is 1e-3 too).
     """
 
     n_cells: int
@@ -131,6 +136,7 @@ class BNCNNConfig:
     readout_kernel: int = 11
     cell_positions: list[tuple[float, float]] = field(default_factory=list)
     batchnorm_momentum: float = 0.1
+    batchnorm: str = "channel"
 
     def __post_init__(self) -> None:
         self.input_size = tuple(int(v) for v in self.input_size)
@@ -146,6 +152,8 @@ class BNCNNConfig:
             raise ValueError(f"n_cells must be >= 1; got {self.n_cells}.")
         if self.readout not in ("dense", "conv"):
             raise ValueError(f"readout must be 'dense' or 'conv'; got {self.readout!r}.")
+        if self.batchnorm not in ("channel", "unit"):
+            raise ValueError(f"batchnorm must be 'channel' or 'unit'; got {self.batchnorm!r}.")
         if self.readout == "conv" and len(self.cell_positions) != self.n_cells:
             raise ValueError(
                 f"readout='conv' needs one (y, x) RF centre per cell ({self.n_cells}); got "
@@ -202,7 +210,11 @@ class BNCNN(nn.Module):
             conv = StackedConv2d(in_ch, ch, k) if config.stacked else nn.Conv2d(in_ch, ch, k)
             layer = nn.Sequential()
             layer.add_module("conv", conv)
-            layer.add_module("bn", nn.BatchNorm2d(ch, momentum=config.batchnorm_momentum))
+            if config.batchnorm == "unit":
+                bn = UnitBatchNorm(ch * sizes[i][0] * sizes[i][1], eps=1e-3, momentum=config.batchnorm_momentum)
+            else:
+                bn = nn.BatchNorm2d(ch, momentum=config.batchnorm_momentum)
+            layer.add_module("bn", bn)
             layer.add_module("noise", GaussianNoise(config.noise_std))
             layer.add_module("relu", nn.ReLU())
             self.add_module(f"layer{i + 1}", layer)
@@ -214,7 +226,8 @@ class BNCNN(nn.Module):
             self.readout.add_module("linear", nn.Linear(in_ch * ny * nx, config.n_cells))
         else:
             self.readout = ConvReadout(in_ch, config, sizes[-1])
-        self.readout.add_module("bn", nn.BatchNorm1d(config.n_cells, momentum=config.batchnorm_momentum))
+        eps = 1e-3 if config.batchnorm == "unit" else 1e-5
+        self.readout.add_module("bn", nn.BatchNorm1d(config.n_cells, eps=eps, momentum=config.batchnorm_momentum))
         self.readout.add_module("softplus", nn.Softplus())
 
     @property
@@ -241,6 +254,17 @@ class BNCNN(nn.Module):
                 layer.conv = layer.conv.collapse()
         self.config = replace(self.config, stacked=False)
         return self
+
+
+class UnitBatchNorm(nn.BatchNorm1d):
+    """BatchNorm with one mean, variance, scale and shift per unit of a (channel, y, x) map.
+
+    ``BatchNorm1d`` over the flattened map: (batch, C, H, W) → (batch, C, H, W), with
+    ``num_features = C * H * W`` (channel-major, as ``flatten`` orders units).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.flatten(1)).view_as(x)
 
 
 class ConvReadout(nn.Sequential):
@@ -297,13 +321,48 @@ PRESETS: dict[str, dict] = {
 }
 
 
+def _odd_at_most(x: float) -> int:
+    """The largest odd integer <= ``x`` (at least 1)."""
+    return max(1, 2 * int((x - 1) // 2) + 1)
+
+
+def auto_kernel_sizes(input_size: tuple[int, int]) -> tuple[int, int]:
+    """Kernel sizes of the two hidden layers chosen from the stimulus size.
+
+    ================================  ===============================================
+    smaller frame side ``s`` (px)     kernels
+    ================================  ===============================================
+    1 (full field)                    1, 1: a temporal-only model
+    2 .. 39                           largest odd sizes <= 0.45 s and <= 0.35 s, at
+                                      most 15 and 11 (20 px: 9, 7 as the ``sample``
+                                      preset; 10 px: 3, 3; 5 px or less: 1, 1)
+    40 or more                        15, 11: the published architecture
+    ================================  ===============================================
+
+    Parameters
+    ----------
+    input_size : (int, int)
+        ``(ny, nx)`` stimulus pixels.
+
+    Returns
+    -------
+    (int, int)
+        Kernel edges of layer 1 and layer 2, pixels.
+    """
+    side = min(int(v) for v in input_size)
+    if side >= 40:
+        return 15, 11
+    return min(15, _odd_at_most(0.45 * side)), min(11, _odd_at_most(0.35 * side))
+
+
 def preset_config(name: str, n_cells: int, input_size: tuple[int, int], history: int = 40, **overrides) -> BNCNNConfig:
     """Build a :class:`BNCNNConfig` from a named preset.
 
     Parameters
     ----------
     name : str
-        One of :data:`PRESETS`.
+        One of :data:`PRESETS`, or ``"auto"``: 8 and 8 channels with kernel sizes chosen
+        from ``input_size`` by :func:`auto_kernel_sizes`.
     n_cells : int
         Number of output cells.
     input_size : tuple of int
@@ -317,7 +376,10 @@ def preset_config(name: str, n_cells: int, input_size: tuple[int, int], history:
     -------
     BNCNNConfig
     """
+    if name == "auto":
+        params = {"channels": (8, 8), "kernel_sizes": auto_kernel_sizes(input_size), **overrides}
+        return BNCNNConfig(n_cells=n_cells, input_size=tuple(input_size), history=history, **params)
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}.")
+        raise ValueError(f"unknown preset {name!r}; choose one of {['auto', *sorted(PRESETS)]}.")
     params = {**PRESETS[name], **overrides}
     return BNCNNConfig(n_cells=n_cells, input_size=tuple(input_size), history=history, **params)

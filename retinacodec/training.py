@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from retinacodec.device import resolve_device
 from retinacodec.metrics import pearson_per_cell
 from retinacodec.models import BNCNN, BNCNNConfig, preset_config
 from retinacodec.recording import validate_recording
+from retinacodec.rf.sta import sta, sta_centres
 from retinacodec.windows import WindowedData, split_blocks
 
 __all__ = ["FitOptions", "fit", "predict_targets", "rf_centres", "seed_everything", "train_epoch"]
@@ -85,6 +87,9 @@ def seed_everything(seed: int) -> np.random.Generator:
 def rf_centres(recording: xr.Dataset, history: int = 40) -> list[tuple[float, float]]:
     """Receptive-field centres from the spike-triggered average of the training block.
 
+    The STA is accumulated in one streaming pass (:func:`retinacodec.rf.sta`), so memory
+    does not grow with the recording.
+
     Parameters
     ----------
     recording : xarray.Dataset
@@ -96,21 +101,10 @@ def rf_centres(recording: xr.Dataset, history: int = 40) -> list[tuple[float, fl
     -------
     list of (float, float)
         ``(y, x)`` in pixels of the pixel with the largest |STA| at its strongest lag, one
-        per cell.
+        per cell (the frame's centre for a cell without spikes).
     """
-    data = WindowedData(recording, history)
-    targets = data.targets("train")
-    counts = data.spikes[targets]
-    centres = []
-    for c in range(counts.shape[1]):
-        w = counts[:, c]
-        if float(w.sum()) == 0:
-            centres.append(((data.stimulus.shape[1] - 1) / 2, (data.stimulus.shape[2] - 1) / 2))
-            continue
-        sta = torch.einsum("t,tlyx->lyx", w, data.windows[torch.as_tensor(targets) - history + 1]) / w.sum()
-        lag, y, x = np.unravel_index(int(sta.abs().argmax()), sta.shape)
-        centres.append((float(y), float(x)))
-    return centres
+    filters = sta(recording, history, nonlinearity=False)["sta"]
+    return [(float(y), float(x)) for y, x in sta_centres(filters)]
 
 
 def _weight_decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -204,17 +198,31 @@ def _warn_silent_cells(recording: xr.Dataset) -> list[int]:
     return silent
 
 
+def _check_resumable(saved: dict, config: BNCNNConfig, recording: xr.Dataset, path: str | os.PathLike) -> None:
+    """Raise a ValueError when a checkpoint is not an unfinished fit of this architecture on this recording."""
+    meta = saved.get("metadata", {})
+    cells = [int(c) for c in recording["cell"].values]
+    same_recording = meta.get("session_id", recording.attrs.get("session_id")) == recording.attrs.get("session_id")
+    if saved.get("config") != config.to_dict() or meta.get("cell_ids", cells) != cells or not same_recording:
+        raise ValueError(
+            f"cannot resume from {path}: it holds a fit of another architecture or recording "
+            f"(session {meta.get('session_id', '?')!r}, {len(meta.get('cell_ids', []))} cells, "
+            f"input {saved.get('config', {}).get('input_size')}); drop resume (--resume) to start a new fit, "
+            "or choose another output file."
+        )
+
+
 def fit(
     recording: xr.Dataset,
     *,
-    preset: str = "sample",
+    preset: str = "auto",
     config: BNCNNConfig | None = None,
     options: FitOptions | None = None,
     seed: int = 0,
     device: str | torch.device = "cpu",
     checkpoint: str | os.PathLike | None = None,
     resume: bool = False,
-    progress: bool | None = None,
+    progress: bool | str | None = None,
     **option_overrides,
 ) -> BNCNN:
     """Fit a BNCNN to a recording's training block.
@@ -224,7 +232,9 @@ def fit(
     recording : xarray.Dataset
         A Recording with a ``train`` block.
     preset : str
-        Architecture preset (:data:`retinacodec.models.PRESETS`) when ``config`` is None.
+        Architecture preset when ``config`` is None: ``"auto"`` (kernel sizes chosen from
+        the stimulus size by :func:`retinacodec.models.auto_kernel_sizes`; full field gives
+        a temporal-only model) or one of :data:`retinacodec.models.PRESETS`.
     config : BNCNNConfig, optional
         Full architecture; overrides ``preset``.
     options : FitOptions, optional
@@ -237,15 +247,24 @@ def fit(
     checkpoint : path-like, optional
         Written atomically at every validation improvement and every epoch (for resuming).
     resume : bool
-        Continue from ``checkpoint`` if it holds an unfinished run.
-    progress : bool, optional
-        Show a progress bar; default: only on a terminal.
+        Continue from ``checkpoint`` if it holds an unfinished run of the same architecture
+        on the same recording.
+    progress : bool or "log", optional
+        ``True``: a progress bar; ``"log"``: one line per epoch on stderr (for logs and
+        pipes); ``False``: nothing. Default: a bar on a terminal, else nothing.
 
     Returns
     -------
     BNCNN
         The best model (highest validation correlation), in eval mode, with
-        ``normalization`` and ``metadata`` (provenance, fit log, held-out frames).
+        ``normalization`` and ``metadata`` (provenance, preprocessing, fit log, held-out
+        frames).
+
+    Raises
+    ------
+    ValueError
+        If ``epochs < 1``, the architecture does not fit the recording, the training block
+        is too short, or ``resume`` finds a checkpoint of another architecture or recording.
     """
     validate_recording(recording)
     options = options or FitOptions()
@@ -253,6 +272,8 @@ def fit(
         if not hasattr(options, key):
             raise TypeError(f"fit() got an unknown option {key!r}.")
         setattr(options, key, value)
+    if options.epochs < 1:
+        raise ValueError(f"epochs must be >= 1; got {options.epochs}.")
     device = resolve_device(device)
     rng = seed_everything(seed)
     if config is None:
@@ -281,6 +302,7 @@ def fit(
     state = {"epoch": 0, "best_score": -math.inf, "bad_epochs": 0, "log": [], "best_state": None}
     if resume and checkpoint is not None and Path(checkpoint).exists():
         saved = read_checkpoint(checkpoint)
+        _check_resumable(saved, config, recording, checkpoint)
         ts = saved.get("train_state")
         if ts is not None:
             model.load_state_dict(ts["model"])
@@ -297,6 +319,7 @@ def fit(
         "stimulus_name": recording.attrs.get("stimulus_name", ""),
         "frame_rate_hz": float(recording.attrs["frame_rate_hz"]),
         "pixel_size_um": float(recording.attrs["pixel_size_um"]),
+        "preprocessing": str(recording.attrs.get("preprocessing", "")),
         "cell_ids": [int(c) for c in recording["cell"].values],
         "silent_cells": silent,
         "heldout_frames": [int(v) for v in val_t],
@@ -305,7 +328,7 @@ def fit(
     }
     start = time.monotonic()
     bar = tqdm(total=options.epochs, initial=state["epoch"], desc="fit", unit="epoch",
-               disable=(not progress) if progress is not None else None)
+               disable=(progress is not True) if progress is not None else None)
     while state["epoch"] < options.epochs and state["bad_epochs"] < options.patience:
         mean_loss = train_epoch(model, data, rng.permutation(train_t), optimizer, options.batch_size,
                                 options.l1_output, device)
@@ -322,6 +345,9 @@ def fit(
                              "lr": optimizer.param_groups[0]["lr"], "seconds": time.monotonic() - start})
         bar.set_postfix(loss=f"{mean_loss:.4f}", val_r=f"{score:.3f}", best=f"{state['best_score']:.3f}")
         bar.update(1)
+        if progress == "log":
+            print(f"fit: epoch {state['epoch']}/{options.epochs}  loss {mean_loss:.4f}  validation r {score:.3f}  "
+                  f"best {state['best_score']:.3f}  {time.monotonic() - start:.0f} s", file=sys.stderr, flush=True)
         if checkpoint is not None:
             best = BNCNN(config)
             best.load_state_dict(state["best_state"])
