@@ -2,25 +2,45 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from retinacodec.figures.style import scale_bar
+from retinacodec.figures.style import OKABE_ITO, journal, round_length, scale_bar, width_in
 
 __all__ = ["plot_prediction"]
 
+_MODEL, _TRUTH, _RECORDED = OKABE_ITO[1], OKABE_ITO[0], "#bbbbbb"  # vermillion, blue, grey: colour-blind safe
 
+
+def _panel_label(cid: object, cell_types: dict | None, scores: xr.Dataset | None) -> str:
+    """``cell 3 (ON)`` and, with scores, its r, FEVE and r with the true rate, one per line."""
+    label = f"cell {cid}" + (f" ({cell_types[cid]})" if cell_types is not None and cid in cell_types else "")
+    if scores is not None:
+        label += f"\nr = {float(scores['r'].sel(cell=cid)):.2f}"
+        if "feve" in scores and np.isfinite(float(scores["feve"].sel(cell=cid))):
+            label += f"\nFEVE = {float(scores['feve'].sel(cell=cid)):.2f}"
+        if "r_truth" in scores:
+            label += f"\nr(true) = {float(scores['r_truth'].sel(cell=cid)):.2f}"
+    return label
+
+
+@journal
 def plot_prediction(
     predicted: xr.DataArray,
     recorded: xr.DataArray,
     scores: xr.Dataset | None = None,
     truth: xr.DataArray | None = None,
-    cells: list[int] | None = None,
-    seconds: float = 3.0,
+    cells: Sequence[int] | None = None,
+    seconds: float | None = None,
+    recorded_label: str = "recorded (trial mean)",
+    cell_types: Sequence[str] | xr.DataArray | None = None,
+    start: float = 0.0,
 ) -> Figure:
-    """Traces of predicted and recorded rates, one row per cell.
+    """Traces of predicted and recorded rates, one row per cell; the title says what is shown.
 
     Parameters
     ----------
@@ -29,41 +49,69 @@ def plot_prediction(
     recorded : xarray.DataArray, shape (frame, cell)
         The trial-averaged recorded rate in Hz on the same frames.
     scores : xarray.Dataset, optional
-        From :func:`retinacodec.evaluate`; ``r`` (and ``r_truth``) per cell go in the labels.
+        From :func:`retinacodec.evaluate`; ``r``, ``feve`` (and ``r_truth``) per cell go in
+        the row labels, their medians over the shown cells in the title.
     truth : xarray.DataArray, shape (frame, cell), optional
         The simulator's noise-free rate in Hz on the same frames.
-    cells : list of int, optional
-        Cell ids to show (default: the first 9).
-    seconds : float
-        Length of the excerpt shown.
+    cells : sequence of int, optional
+        Cell ids to show (default: every cell).
+    seconds : float, optional
+        Length of the excerpt shown, s (default: the whole clip).
+    recorded_label : str
+        Legend entry of ``recorded`` (e.g. ``"recorded (single trial)"`` without repeats).
+    cell_types : sequence of str or xarray.DataArray (cell), optional
+        A type per cell of ``predicted`` (e.g. the simulator truth's ``cell_type``).
+    start : float
+        Start of the excerpt, s from the first frame.
 
     Returns
     -------
     matplotlib.figure.Figure
+        Two-column width (180 mm); legend above the traces, an ms scale bar under the last row.
     """
-    ids = list(predicted["cell"].values)[:9] if cells is None else list(cells)
-    t = predicted["time"].values
-    n = int(min(t.size, np.searchsorted(t, t[0] + seconds)))
-    t_s = t[:n] - t[0]
-    fig, axes = plt.subplots(len(ids), 1, figsize=(9, 1.4 * len(ids) + 0.6), sharex=True, squeeze=False,
-                             layout="constrained")
+    all_ids = list(predicted["cell"].values)
+    ids = all_ids if cells is None else list(cells)
+    missing = [c for c in ids if c not in all_ids]
+    if missing or not ids:
+        raise ValueError(f"cells {missing or ids} are not cell ids of the prediction; choose from {all_ids}.")
+    types = None
+    if cell_types is not None:
+        values = cell_types.sel(cell=all_ids).values if isinstance(cell_types, xr.DataArray) else list(cell_types)
+        if len(values) != len(all_ids):
+            raise ValueError(f"cell_types has {len(values)} entries for {len(all_ids)} cells; give one per cell.")
+        types = dict(zip(all_ids, (str(v) for v in values), strict=True))
+    t = predicted["time"].values - predicted["time"].values[0]
+    clip = float(t[-1] + np.median(np.diff(t))) if t.size > 1 else 0.0
+    stop = clip if seconds is None else min(clip, start + seconds)
+    shown = (t >= start) & (t < stop)
+    if not shown.any():
+        raise ValueError(f"the excerpt {start:g}–{stop:g} s holds no frame of the {clip:.2f}-s clip; "
+                         "lower start= or raise seconds=.")
+    ts = t[shown]
+    fig, axes = plt.subplots(len(ids), 1, figsize=(width_in(2), 0.55 * len(ids) + 0.8), sharex=True,
+                             squeeze=False, layout="constrained")
     for ax, cid in zip(axes[:, 0], ids, strict=True):
-        ax.fill_between(t_s, recorded.sel(cell=cid).values[:n], color="#bbbbbb", lw=0, label="recorded (trial mean)")
+        ax.fill_between(ts, recorded.sel(cell=cid).values[shown], color=_RECORDED, lw=0, label=recorded_label)
         if truth is not None:
-            ax.plot(t_s, truth.sel(cell=cid).values[:n], color="#2ca02c", lw=1.0, label="true rate")
-        ax.plot(t_s, predicted.sel(cell=cid).values[:n], color="#d62728", lw=1.0, label="model")
-        label = f"cell {cid}"
-        if scores is not None:
-            label += f"\nr = {float(scores['r'].sel(cell=cid)):.2f}"
-            if "r_truth" in scores:
-                label += f"\nr(true) = {float(scores['r_truth'].sel(cell=cid)):.2f}"
-        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
-        ax.set_xlim(0, t_s[-1] if t_s.size else 1)
-        for side in ("top", "right", "bottom"):
-            ax.spines[side].set_visible(False)
-        ax.tick_params(axis="y", labelsize=7)
-        ax.set_xticks([])
-    axes[0, 0].legend(loc="upper right", fontsize=7, frameon=False, ncol=3)
-    scale_bar(axes[-1, 0], 0.5, "500 ms")
-    fig.supylabel("rate (Hz)", fontsize=9)
+            ax.plot(ts, truth.sel(cell=cid).values[shown], color=_TRUTH, lw=0.8, label="true rate")
+        ax.plot(ts, predicted.sel(cell=cid).values[shown], color=_MODEL, lw=0.8, label="model")
+        ax.set_ylabel(_panel_label(cid, types, scores), rotation=0, ha="right", va="center")
+        ax.set_xlim(ts[0], ts[-1] if ts.size > 1 else ts[0] + 1)
+        ax.spines["bottom"].set_visible(False)
+        ax.tick_params(axis="x", bottom=False, labelbottom=False)
+        ax.locator_params(axis="y", nbins=2)
+    bar = round_length((ts[-1] - ts[0]) * 1000, 0.2)
+    scale_bar(axes[-1, 0], bar / 1000, f"{bar:g} ms", y=-0.12)
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=3, frameon=False)
+    what = (f"{len(ids)} of {len(all_ids)} cells" if len(ids) < len(all_ids) else f"all {len(ids)} cells")
+    window = (f"{ts[0]:.1f}–{ts[-1] + (ts[1] - ts[0] if ts.size > 1 else 0):.1f} s of the {clip:.1f}-s clip"
+              if ts[0] > 0 or stop < clip else f"the whole {clip:.1f}-s clip")
+    title = f"Predicted vs recorded rate: {what}, {window}"
+    if scores is not None:
+        sub = scores.sel(cell=ids)
+        title += f"; median r = {float(sub['r'].median()):.2f}"
+        if "feve" in sub and np.isfinite(sub["feve"].values).any():
+            title += f", median FEVE = {float(sub['feve'].median(skipna=True)):.2f}"
+    fig.suptitle(title, x=0.02, ha="left")
+    fig.supylabel("rate (Hz)")
     return fig

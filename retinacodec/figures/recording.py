@@ -7,13 +7,14 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from retinacodec.figures.style import scale_bar
+from retinacodec.figures.style import OKABE_ITO, journal, round_length, scale_bar, width_in
 
 __all__ = ["plot_recording"]
 
-_BLOCK_COLORS = {"train": "#4c72b0", "test": "#dd8452", "other": "#bbbbbb"}
+_BLOCK_COLORS = {"train": OKABE_ITO[0], "test": OKABE_ITO[4], "other": "#bbbbbb"}
 
 
+@journal
 def plot_recording(rec: xr.Dataset, seconds: float = 2.0, n_frames_shown: int = 4) -> Figure:
     """Summarise a Recording on one figure.
 
@@ -35,7 +36,7 @@ def plot_recording(rec: xr.Dataset, seconds: float = 2.0, n_frames_shown: int = 
     fps = float(rec.attrs["frame_rate_hz"])
     px_um = float(rec.attrs["pixel_size_um"])
     n_ex = int(min(rec.sizes["frame"], max(1, round(seconds * fps))))
-    fig = plt.figure(figsize=(10, 7.5), layout="constrained")
+    fig = plt.figure(figsize=(width_in(2), 5.6), layout="constrained")
     grid = fig.add_gridspec(3, max(n_frames_shown, 2), height_ratios=[1.1, 1.4, 1.0])
     stim = rec["stimulus"].values
     lim = float(np.abs(stim[:n_ex]).max()) or 1.0
@@ -43,12 +44,12 @@ def plot_recording(rec: xr.Dataset, seconds: float = 2.0, n_frames_shown: int = 
     for i, f in enumerate(shown):
         ax = fig.add_subplot(grid[0, i])
         ax.imshow(stim[f], cmap="gray", vmin=-lim, vmax=lim, interpolation="nearest")
-        ax.set_title(f"t = {rec['time'].values[f] * 1000:.0f} ms", fontsize=9)
+        ax.set_title(f"t = {rec['time'].values[f] * 1000:.0f} ms")
         ax.set_xticks([])
         ax.set_yticks([])
         if i == len(shown) - 1:
-            bar_px = max(1.0, round(rec.sizes["x"] / 4))
-            scale_bar(ax, bar_px, f"{bar_px * px_um:.0f} µm")
+            bar_um = round_length(rec.sizes["x"] * px_um)
+            scale_bar(ax, bar_um / px_um, f"{bar_um:g} µm")
 
     ax = fig.add_subplot(grid[1, :])
     spikes = rec["spikes"].values[:n_ex]
@@ -58,14 +59,15 @@ def plot_recording(rec: xr.Dataset, seconds: float = 2.0, n_frames_shown: int = 
         ax.vlines(t_ms[frames], c + 0.6, c + 1.4, color="black", lw=0.6)
     ax.set_ylim(0.3, spikes.shape[1] + 0.7)
     ax.set_yticks(np.arange(1, spikes.shape[1] + 1))
-    ax.set_yticklabels([str(c) for c in rec["cell"].values], fontsize=7)
+    ax.set_yticklabels([str(c) for c in rec["cell"].values], fontsize=5 if spikes.shape[1] > 20 else 6)
     ax.set_ylabel("cell id")
     ax.set_xlim(0, max(t_ms[-1], 1.0))
     ax.set_xticks([])
     for side in ("top", "right", "bottom"):
         ax.spines[side].set_visible(False)
-    scale_bar(ax, 200.0, "200 ms")
-    ax.set_title(f"spikes, first {n_ex / fps:.1f} s", fontsize=10)
+    bar_ms = round_length(max(t_ms[-1], 1.0), 0.2)
+    scale_bar(ax, bar_ms, f"{bar_ms:g} ms")
+    ax.set_title(f"spikes, first {n_ex / fps:.1f} s")
 
     ax = fig.add_subplot(grid[2, : max(1, len(shown) // 2)])
     t = rec["time"].values
@@ -79,21 +81,20 @@ def plot_recording(rec: xr.Dataset, seconds: float = 2.0, n_frames_shown: int = 
     ax.vlines(t[starts], 0, 1, color="white", lw=0.8)
     ax.set_yticks([])
     ax.set_xlabel("time (s)")
-    ax.set_title(f"blocks ({int(len(np.unique(rep[rep >= 0])))} test repeats)", fontsize=10)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), fontsize=8, frameon=False, ncol=3)
+    ax.set_title(f"blocks ({int(len(np.unique(rep[rep >= 0])))} test repeats)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), frameon=False, ncol=3)
     ax.set_xlim(t[0], t[-1])
 
     ax = fig.add_subplot(grid[2, max(1, len(shown) // 2) :])
     rates = rec["spikes"].values.mean(0) * fps
     ax.bar(np.arange(rates.size), rates, color="#555555")
     ax.set_xticks(np.arange(rates.size))
-    ax.set_xticklabels([str(c) for c in rec["cell"].values], fontsize=7)
+    ax.set_xticklabels([str(c) for c in rec["cell"].values], fontsize=5 if rates.size > 20 else 6)
     ax.set_xlabel("cell id")
     ax.set_ylabel("mean rate (Hz)")
-    ax.set_title("mean firing rate", fontsize=10)
+    ax.set_title("mean firing rate")
     fig.suptitle(
         f"{rec.attrs.get('session_id') or 'recording'} — {rec.sizes['cell']} cells, "
         f"{rec.sizes['frame']} frames at {fps:g} Hz, {rec.sizes['y']}×{rec.sizes['x']} px of {px_um:g} µm",
-        fontsize=11,
     )
     return fig

@@ -1,20 +1,96 @@
-"""Shared figure helpers: scale bars and atomic saving."""
+"""Shared figure conventions: journal widths and fonts, colour-blind-safe colours, scale bars, atomic saving."""
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
+import matplotlib.pyplot as plt
+import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
 from retinacodec.atomic import atomic_path
 
-__all__ = ["scale_bar", "save_figure"]
+__all__ = [
+    "DIVERGING",
+    "OKABE_ITO",
+    "ONE_COLUMN_MM",
+    "TWO_COLUMN_MM",
+    "journal",
+    "round_length",
+    "save_figure",
+    "scale_bar",
+    "symmetric_limit",
+    "width_in",
+]
+
+ONE_COLUMN_MM = 85.0
+"""Width of a one-column journal figure, mm."""
+TWO_COLUMN_MM = 180.0
+"""Width of a two-column (full page) journal figure, mm."""
+
+OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
+"""Okabe & Ito's colour-blind-safe palette (blue, vermillion, green, purple, orange, sky, yellow, black)."""
+
+DIVERGING = "RdBu_r"
+"""Diverging map for signed values (ColorBrewer RdBu, colour-blind safe); always used with symmetric limits."""
+
+_RC = {"font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7, "xtick.labelsize": 6, "ytick.labelsize": 6,
+       "legend.fontsize": 6, "figure.titlesize": 8, "axes.linewidth": 0.6, "lines.linewidth": 0.9,
+       "axes.spines.top": False, "axes.spines.right": False}
+_EDITABLE_TEXT = {"svg.fonttype": "none", "pdf.fonttype": 42}  # text stays text in SVG and PDF (read at save time)
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def scale_bar(ax: Axes, length: float, label: str, *, color: str = "black") -> None:
+def journal(func: Callable[P, R]) -> Callable[P, R]:
+    """Draw a figure function's artists with journal fonts (7 pt text, 6 pt ticks), no top or right spines."""
+
+    @functools.wraps(func)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+        with plt.rc_context(_RC):
+            return func(*args, **kwargs)
+
+    return wrapped
+
+
+def width_in(columns: int = 2) -> float:
+    """Figure width in inches for a one- (85 mm) or two-column (180 mm) journal figure."""
+    if columns not in (1, 2):
+        raise ValueError(f"columns must be 1 (85 mm) or 2 (180 mm); got {columns}.")
+    return (ONE_COLUMN_MM if columns == 1 else TWO_COLUMN_MM) / 25.4
+
+
+def round_length(span: float, fraction: float = 0.25) -> float:
+    """A round scale-bar length (1, 2 or 5 × 10^k) at most ``fraction`` of ``span`` (any unit: µm, ms ...)."""
+    target = max(span * fraction, 1e-12)
+    k = 10 ** np.floor(np.log10(target))
+    return float(max(m * k for m in (1, 2, 5) if m * k <= target))
+
+
+def symmetric_limit(values: np.ndarray, percentile: float = 100.0) -> float:
+    """The limit ``v`` of a zero-centred colour scale ``[-v, v]``: a percentile of ``|values|`` (1 when all 0 or NaN).
+
+    Parameters
+    ----------
+    values : ndarray
+        Any shape; NaNs are ignored.
+    percentile : float
+        100 takes the largest magnitude; lower values saturate outliers.
+    """
+    finite = np.abs(np.asarray(values, dtype=float))
+    finite = finite[np.isfinite(finite)]
+    lim = float(np.percentile(finite, percentile)) if finite.size else 0.0
+    return lim if lim > 0 else 1.0
+
+
+def scale_bar(ax: Axes, length: float, label: str, *, color: str = "black", y: float = -0.04) -> None:
     """Draw a horizontal scale bar of ``length`` x-data units just below the axes, right-aligned.
 
     The bar sits outside the plotting area so it never hides data.
@@ -29,16 +105,18 @@ def scale_bar(ax: Axes, length: float, label: str, *, color: str = "black") -> N
         Text under the bar, e.g. ``"200 µm"``.
     color : str
         Bar and text colour.
+    y : float
+        Height of the bar in axes fractions (negative: below the axes).
     """
     trans = blended_transform_factory(ax.transData, ax.transAxes)
     x1 = max(ax.get_xlim())
-    ax.plot([x1 - length, x1], [-0.04, -0.04], color=color, lw=2.5, solid_capstyle="butt", clip_on=False,
-            transform=trans)
-    ax.text(x1 - length / 2, -0.08, label, color=color, ha="center", va="top", fontsize=8, transform=trans)
+    ax.plot([x1 - length, x1], [y, y], color=color, lw=2.0, solid_capstyle="butt",
+            clip_on=False, transform=trans)
+    ax.text(x1 - length / 2, y - 0.04, label, color=color, ha="center", va="top", fontsize=6, transform=trans)
 
 
-def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 150) -> Path:
-    """Save a figure atomically (temporary file, then rename); format from the suffix.
+def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 300) -> Path:
+    """Save a figure atomically (temporary file, then rename); format from the suffix; text editable in SVG/PDF.
 
     Parameters
     ----------
@@ -47,12 +125,12 @@ def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 150) -> Path:
     path : path-like
         ``.png``, ``.svg`` or ``.pdf``.
     dpi : int
-        Resolution of raster formats.
+        Resolution of raster formats (journals ask for ≥ 300).
 
     Returns
     -------
     pathlib.Path
     """
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, plt.rc_context(_EDITABLE_TEXT):
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=Path(path).suffix.lstrip(".") or None)
     return Path(path)

@@ -1,0 +1,258 @@
+"""Receptive-field figures: the RF mosaic, STA and IRF pairs, IRFs per mode combination.
+
+xarray in (results of :mod:`retinacodec.rf`), matplotlib Figure out; no torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Ellipse, Rectangle
+
+from retinacodec.figures.style import DIVERGING, OKABE_ITO, journal, scale_bar, symmetric_limit, width_in
+
+__all__ = ["plot_mode_irf_grid", "plot_rf_mosaic", "plot_rf_pairs"]
+
+_ON, _OFF = OKABE_ITO[1], OKABE_ITO[0]  # vermillion (ON), blue (OFF): colour-blind safe, also told apart by line style
+
+
+def _round_length(span: float, fraction: float = 0.25) -> float:
+    """A round scale-bar length near ``fraction`` of ``span`` (1, 2, 5 × 10^k)."""
+    target = max(span * fraction, 1e-12)
+    k = 10 ** np.floor(np.log10(target))
+    return float(max(m * k for m in (1, 2, 5) if m * k <= target) if target >= k else k)
+
+
+def _pixel_size(given: float | None, ds: xr.Dataset) -> float:
+    """The pixel edge in µm: ``given``, else the data's ``pixel_size_um`` attribute."""
+    if given is None and "pixel_size_um" not in ds.attrs:
+        raise ValueError("the data carry no 'pixel_size_um' attribute; pass pixel_size_um= (µm per stimulus pixel).")
+    return float(given if given is not None else ds.attrs["pixel_size_um"])
+
+
+def _extent_um(spatial: xr.DataArray, pixel_um: float) -> tuple[float, float, float, float]:
+    """imshow extent (left, right, bottom, top) in µm of one map, placed at its crop origin if any."""
+    y0 = float(spatial["y_origin"]) if "y_origin" in spatial.coords else 0.0
+    x0 = float(spatial["x_origin"]) if "x_origin" in spatial.coords else 0.0
+    ny, nx = spatial.sizes["y"], spatial.sizes["x"]
+    return ((x0 - 0.5) * pixel_um, (x0 + nx - 0.5) * pixel_um, (y0 + ny - 0.5) * pixel_um, (y0 - 0.5) * pixel_um)
+
+
+def _spatial_axes(ax: plt.Axes, spatial: xr.DataArray, pixel_um: float, bar: bool) -> None:
+    """A zero-centred map of one spatial RF with symmetric limits, in µm, with a µm scale bar."""
+    lim = symmetric_limit(spatial.values)
+    ax.imshow(spatial.values, cmap=DIVERGING, vmin=-lim, vmax=lim, extent=_extent_um(spatial, pixel_um),
+              interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for side in ax.spines.values():
+        side.set_visible(False)
+    if bar:
+        width = spatial.sizes["x"] * pixel_um
+        length = _round_length(width)
+        scale_bar(ax, length, f"{length:g} µm")
+
+
+def _blank(ax: plt.Axes) -> None:
+    """An empty panel that keeps its axis label (no spines, ticks or background)."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.patch.set_visible(False)
+    for side in ax.spines.values():
+        side.set_visible(False)
+
+
+def _temporal_axes(ax: plt.Axes, temporal: xr.DataArray, color: str, bar: bool) -> None:
+    """A temporal filter against time before the response (ms), zero line, ms scale bar."""
+    t_ms = -1e3 * temporal["lag"].values
+    ax.axhline(0, color="0.6", lw=0.5)
+    ax.plot(t_ms, temporal.values, color=color)
+    ax.set_yticks([])
+    ax.set_xticks([])
+    ax.spines["left"].set_visible(False)
+    lim = symmetric_limit(temporal.values)
+    ax.set_ylim(-1.1 * lim, 1.1 * lim)
+    if bar:
+        length = _round_length(float(np.ptp(t_ms)) or 1.0)
+        scale_bar(ax, length, f"{length:g} ms")
+
+
+@journal
+def plot_rf_mosaic(ellipses: xr.Dataset, frame_shape: tuple[int, int] | None = None,
+                   truth: xr.Dataset | None = None, title: str = "Receptive-field mosaic") -> Figure:
+    """Ellipses of every cell's RF over the stimulus frame, ON and OFF told apart by colour and line style.
+
+    Parameters
+    ----------
+    ellipses : xarray.Dataset, dim cell
+        :func:`retinacodec.rf.fit_ellipse` merged with :func:`retinacodec.rf.polarity_and_latency`
+        (``centre_y_um``, ``centre_x_um``, ``width_um``, ``height_um``, ``angle``,
+        ``polarity``); attribute ``pixel_size_um``.
+    frame_shape : (int, int), optional
+        ``(ny, nx)`` of the stimulus, drawn as the frame outline.
+    truth : xarray.Dataset, optional
+        Simulator ground truth (``position_y``, ``position_x`` in pixels): true centres as crosses.
+    title : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel, 85 mm wide; a 200-µm-class scale bar; cell ids at the centres.
+    """
+    for name in ("centre_y_um", "centre_x_um", "width_um", "height_um", "angle", "polarity"):
+        if name not in ellipses:
+            raise ValueError(f"ellipses lacks {name!r}: pass fit_ellipse(...) merged with polarity_and_latency(...).")
+    px = _pixel_size(None, ellipses)
+    fig, ax = plt.subplots(figsize=(width_in(1), width_in(1) * 0.9), layout="constrained")
+    if frame_shape is not None:
+        ny, nx = frame_shape
+        ax.add_patch(Rectangle((-0.5 * px, -0.5 * px), nx * px, ny * px, fill=False, color="0.5", lw=0.6))
+    for c in range(ellipses.sizes["cell"]):
+        e = ellipses.isel(cell=c)
+        if not np.isfinite(float(e["centre_x_um"])):
+            continue
+        on = int(e["polarity"]) > 0
+        ax.add_patch(Ellipse((float(e["centre_x_um"]), float(e["centre_y_um"])), float(e["width_um"]),
+                             float(e["height_um"]), angle=np.degrees(float(e["angle"])), fill=False,
+                             color=_ON if on else _OFF, ls="-" if on else "--", lw=1.0))
+        ax.text(float(e["centre_x_um"]), float(e["centre_y_um"]), str(e["cell"].values), ha="center", va="center",
+                fontsize=5, color=_ON if on else _OFF)
+    if truth is not None:
+        ax.plot(truth["position_x"].values * px, truth["position_y"].values * px, "x", color="0.3", ms=3, mew=0.6)
+    ax.set_aspect("equal")
+    ax.autoscale_view()
+    if frame_shape is not None:
+        ax.set_xlim(-0.5 * px, (frame_shape[1] - 0.5) * px)
+        ax.set_ylim((frame_shape[0] - 0.5) * px, -0.5 * px)
+    else:
+        ax.invert_yaxis()
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for side in ax.spines.values():
+        side.set_visible(False)
+    span = float(np.ptp(ax.get_xlim()))
+    length = _round_length(span)
+    scale_bar(ax, length, f"{length:g} µm")
+    handles = [Line2D([], [], color=_ON, ls="-", label="ON"), Line2D([], [], color=_OFF, ls="--", label="OFF")]
+    if truth is not None:
+        handles.append(Line2D([], [], color="0.3", marker="x", ls="", label="true centre"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    sigma = ellipses.attrs.get("contour_sigma", 2)
+    ax.set_title(f"{title}\n{sigma:g}σ contours of 2-D Gaussian fits, {ellipses.sizes['cell']} cells")
+    return fig
+
+
+@journal
+def plot_rf_pairs(rfs: dict[str, xr.Dataset], cells: Sequence | None = None, pixel_size_um: float | None = None,
+                  cell_types: xr.DataArray | None = None) -> Figure:
+    """Spatial map and temporal filter of each cell, for several estimates side by side (e.g. STA and IRF).
+
+    Parameters
+    ----------
+    rfs : dict
+        Column-group title → :func:`retinacodec.rf.rank1` result with ``spatial (cell, y, x)``
+        and ``temporal (cell, lag)``, e.g. ``{"STA": rank1(sta), "mean IRF": rank1(irf_mean)}``.
+    cells : sequence, optional
+        Cell ids (rows); default every cell of the first estimate.
+    pixel_size_um : float, optional
+        Default: the first estimate's ``pixel_size_um`` attribute.
+    cell_types : xarray.DataArray (cell), optional
+        Shown in the row labels.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        180 mm wide; per estimate a map (RdBu_r, symmetric limits, red = ON: brightening at the
+        centre raises the response) and a filter (time before the response); scale bars in µm
+        and ms on the bottom row.
+    """
+    if not rfs:
+        raise ValueError("give at least one estimate, e.g. {'STA': rank1(sta)}.")
+    first = next(iter(rfs.values()))
+    cells = list(first["cell"].values if cells is None else cells)
+    px = _pixel_size(pixel_size_um, first)
+    n = len(rfs)
+    fig, axes = plt.subplots(len(cells), 2 * n, figsize=(width_in(2), 0.75 * len(cells) + 0.5), squeeze=False,
+                             gridspec_kw={"width_ratios": [1, 1.6] * n}, layout="constrained")
+    for j, (name, ds) in enumerate(rfs.items()):
+        axes[0, 2 * j].set_title(f"{name}: space")
+        axes[0, 2 * j + 1].set_title(f"{name}: time")
+        for i, cell in enumerate(cells):
+            last = i == len(cells) - 1
+            _spatial_axes(axes[i, 2 * j], ds["spatial"].sel(cell=cell), px, last)
+            _temporal_axes(axes[i, 2 * j + 1], ds["temporal"].sel(cell=cell), OKABE_ITO[7], last)
+    for i, cell in enumerate(cells):
+        label = f"cell {cell}"
+        if cell_types is not None:
+            label += f"\n{cell_types.sel(cell=cell).item()}"
+        axes[i, 0].set_ylabel(label, rotation=0, ha="right", va="center")
+    fig.suptitle("Rank-1 receptive fields (spatial map: RdBu_r, zero-centred; filter: time before the response)")
+    return fig
+
+
+@journal
+def plot_mode_irf_grid(combos: xr.Dataset, cells: Sequence | None = None, combinations: Sequence[int] | None = None,
+                       kind: str = "mean", pixel_size_um: float | None = None) -> Figure:
+    """A grid of spatial IRFs: one row per cell, one column per mode set (single modes and combinations).
+
+    Parameters
+    ----------
+    combos : xarray.Dataset
+        From :func:`retinacodec.rf.mode_combination_irfs`.
+    cells : sequence, optional
+        Cell ids (rows); default every cell with at least one qualifying frame.
+    combinations : sequence of int, optional
+        Positions along ``combination`` (columns); default all.
+    kind : {"mean", "example"}
+        The rank-1 map of the IRF averaged over all qualifying frames, or the first (strongest)
+        example frame's rank-1 map, as the official figure shows.
+    pixel_size_um : float, optional
+        Default: the ``pixel_size_um`` attribute.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        180 mm wide; each map zero-centred (RdBu_r, symmetric limits per map), the column title
+        the mode set (``modes 3+7``) and how often it occurs, an empty panel where the cell
+        never fires above the rate threshold during that set; a µm scale bar.
+    """
+    if kind not in ("mean", "example"):
+        raise ValueError(f"kind must be 'mean' or 'example'; got {kind!r}.")
+    cols = list(range(combos.sizes["combination"]) if combinations is None else combinations)
+    if cells is None:
+        cells = [c for c in combos["cell"].values if int(combos["n_frames"].sel(cell=c).sum()) > 0]
+    cells = list(cells)
+    if not cols or not cells:
+        raise ValueError("nothing to show: no mode set, or no cell firing during any set.")
+    px = _pixel_size(pixel_size_um, combos)
+    size = min(0.8, width_in(2) / max(len(cols), 1))
+    fig, axes = plt.subplots(len(cells), len(cols), figsize=(width_in(2), size * len(cells) + 0.7), squeeze=False,
+                             layout="constrained")
+    for j, k in enumerate(cols):
+        sub = combos.isel(combination=k)
+        axes[0, j].set_title(f"modes {sub['label'].item()}\n(n={int(sub['count'])})", fontsize=6)
+        for i, cell in enumerate(cells):
+            ax = axes[i, j]
+            n = int(sub["n_frames"].sel(cell=cell))
+            spatial = sub["mean_spatial"] if kind == "mean" else sub["spatial"].isel(example=0)
+            spatial = spatial.sel(cell=cell)
+            if n == 0 or not np.isfinite(spatial.values).all():
+                _blank(ax)
+                continue
+            _spatial_axes(ax, spatial, px, bar=False)
+            ax.text(0.02, 0.02, f"{n}", transform=ax.transAxes, fontsize=5, va="bottom")
+    for i, cell in enumerate(cells):
+        axes[i, 0].set_ylabel(f"cell {cell}", rotation=0, ha="right", va="center")
+    bar_ax = next(ax for ax in axes[-1, ::-1] if ax.images)
+    length = _round_length(np.ptp(bar_ax.get_xlim()))
+    scale_bar(bar_ax, length, f"{length:g} µm")
+    what = "IRF averaged over all frames" if kind == "mean" else "IRF at the strongest frame"
+    fig.suptitle(f"Rank-1 spatial {what} where exactly these modes are active (loading > "
+                 f"{combos.attrs.get('threshold', 0.01):g}) and the cell fires > "
+                 f"{combos.attrs.get('min_rate_hz', 1.0):g} Hz; corner: qualifying frames")
+    return fig

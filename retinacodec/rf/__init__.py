@@ -1,0 +1,21 @@
+"""Receptive fields (METHODS.md §4): STAs, instantaneous RFs of a model, rank-1 parts, ellipses, RFs per mode."""
+
+from retinacodec.rf.ellipse import centre_polarity, fit_ellipse, polarity_and_latency
+from retinacodec.rf.irf import instantaneous_rf
+from retinacodec.rf.lowrank import rank1
+from retinacodec.rf.modes import active_combinations, mode_combination_irfs, mode_map, select_spaced
+from retinacodec.rf.sta import sta, sta_centres
+
+__all__ = [
+    "active_combinations",
+    "centre_polarity",
+    "fit_ellipse",
+    "instantaneous_rf",
+    "mode_combination_irfs",
+    "mode_map",
+    "polarity_and_latency",
+    "rank1",
+    "select_spaced",
+    "sta",
+    "sta_centres",
+]

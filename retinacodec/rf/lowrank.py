@@ -1,0 +1,111 @@
+"""Rank-1 (space × time) decomposition of spatiotemporal receptive fields (METHODS.md §4).
+
+As bscope's ``lowranksta``: subtract the filter's mean, take the SVD of the ``(lag, pixel)``
+matrix, keep the first temporal and spatial components, and fix their joint sign so that the
+spatial component correlates positively with the filter's peak frame (the lag of largest
+absolute value). With that convention the temporal filter is positive at the peak lag and the
+spatial map's centre carries the receptive field's polarity.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import xarray as xr
+
+__all__ = ["rank1", "rank1_arrays"]
+
+RF_DIMS = ("lag", "y", "x")
+
+
+def rank1_arrays(f: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rank-1 components of a stack of filters (numpy core of :func:`rank1`).
+
+    Parameters
+    ----------
+    f : ndarray, shape (..., n_lag, ny, nx)
+        Filters, any leading dims.
+
+    Returns
+    -------
+    spatial : ndarray, shape (..., ny, nx)
+        Unit-norm spatial component, sign-fixed.
+    temporal : ndarray, shape (..., n_lag)
+        Unit-norm temporal component, sign-fixed (positive at the peak lag).
+    singular_value : ndarray, shape (...)
+        First singular value (the filter's units).
+    explained : ndarray, shape (...)
+        Fraction of the mean-subtracted filter's variance (sum of squares) in the rank-1 part,
+        ``s₀² / Σ sᵢ²``; NaN for a constant filter.
+    """
+    f = np.asarray(f)
+    dtype = np.result_type(f.dtype, np.float32)
+    lead, (n_lag, ny, nx) = f.shape[:-3], f.shape[-3:]
+    m = torch.as_tensor(f.reshape(-1, n_lag, ny * nx), dtype=torch.float32 if dtype == np.float32 else torch.float64)
+    m = m - m.mean(dim=(1, 2), keepdim=True)
+    # the first singular pair from the (lag × lag) Gram matrix: much cheaper than an SVD of (lag × pixel)
+    eig, vec = torch.linalg.eigh(m @ m.transpose(1, 2))
+    eig = eig.clamp(min=0)
+    temporal = vec[:, :, -1]
+    s0 = eig[:, -1].sqrt()
+    spatial = torch.bmm(temporal.unsqueeze(1), m).squeeze(1) / torch.where(s0 > 0, s0, 1.0)[:, None]
+    peak_lag = torch.maximum(m.amax(dim=2), -m.amin(dim=2)).argmax(dim=1)
+    peak = m[torch.arange(m.shape[0]), peak_lag]  # (n, pixels)
+    pc = peak - peak.mean(dim=1, keepdim=True)
+    sc = spatial - spatial.mean(dim=1, keepdim=True)
+    sign = torch.sign((pc * sc).sum(dim=1))  # sign of the Pearson correlation
+    sign[sign == 0] = 1
+    total = eig.sum(dim=1)
+    explained = torch.where(total > 0, eig[:, -1] / torch.where(total > 0, total, 1.0), torch.nan)
+    spatial, temporal, s0, explained = (v.numpy() for v in (spatial * sign[:, None], temporal * sign[:, None], s0,
+                                                              explained))
+    return (spatial.astype(dtype).reshape(*lead, ny, nx), temporal.astype(dtype).reshape(*lead, n_lag),
+            s0.astype(dtype).reshape(lead), explained.astype(dtype).reshape(lead))
+
+
+def rank1(rf: xr.DataArray) -> xr.Dataset:
+    """Spatial map, temporal filter and explained variance of the rank-1 part of each filter.
+
+    Parameters
+    ----------
+    rf : xarray.DataArray, dims (..., lag, y, x)
+        Receptive fields (an STA, IRFs of many frames and cells, a mean IRF ...); any
+        leading dims (``cell``, ``frame`` ...) are kept.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``spatial (..., y, x)`` and ``temporal (..., lag)``, each of unit norm, sign-fixed as
+        bscope's ``lowranksta`` (positive correlation of the spatial map with the peak frame);
+        ``singular_value (...)`` so that ``singular_value · temporal ⊗ spatial`` approximates
+        the mean-subtracted filter; ``explained (...)``, the fraction of its variance that
+        the rank-1 part explains. Coordinates and attributes of ``rf`` are kept.
+
+    Raises
+    ------
+    ValueError
+        If ``rf`` lacks a ``lag``, ``y`` or ``x`` dim.
+    """
+    if not isinstance(rf, xr.DataArray):
+        raise ValueError(f"rank1 takes an xarray.DataArray with dims (..., lag, y, x); got {type(rf).__name__}.")
+    missing = [d for d in RF_DIMS if d not in rf.dims]
+    if missing:
+        raise ValueError(f"rank1 needs dims {RF_DIMS}; {rf.name or 'the array'} has {rf.dims}, missing {missing}.")
+    lead = [d for d in rf.dims if d not in RF_DIMS]
+    rf = rf.transpose(*lead, *RF_DIMS)
+    spatial, temporal, sv, explained = rank1_arrays(rf.values)
+    ds = xr.Dataset(
+        {
+            "spatial": ([*lead, "y", "x"], spatial),
+            "temporal": ([*lead, "lag"], temporal),
+            "singular_value": (lead, sv),
+            "explained": (lead, explained),
+        },
+        coords=rf.coords,
+        attrs=dict(rf.attrs),
+    )
+    for name in ("spatial", "temporal"):
+        ds[name].attrs.update(rf.attrs)  # units, pixel size, frame rate travel with each map
+    ds["explained"].attrs["long_name"] = "fraction of variance in the rank-1 part"
+    ds.attrs["decomposition"] = "rank-1 SVD of the mean-subtracted filter, sign as bscope lowranksta"
+    return ds
