@@ -21,21 +21,79 @@ def _fmt_warning(message, category, filename, lineno, line=None) -> str:  # noqa
     return f"retinacodec: warning: {message}\n"
 
 
+class _RecordingArg(str):
+    """The RECORDING argument of a command, carrying the reader flags given with it.
+
+    ``options`` are the :func:`retinacodec.io.read_nwb` keyword arguments from the reader
+    flags; ``model`` is the checkpoint of commands that also take a MODEL: its recorded
+    preprocessing is the default, and the recording must fit it.
+    """
+
+    options: dict
+    model: str | None
+
+    @classmethod
+    def of(cls, args: argparse.Namespace) -> _RecordingArg:
+        """The recording argument of parsed ``args`` with its reader options."""
+        out = cls(args.recording)
+        out.options = {
+            "intervals": False if args.no_intervals else args.intervals,
+            "test_block": args.test_block, "block_column": args.block_column, "repeat_column": args.repeat_column,
+            "pixel_size_um": args.pixel_size_um, "stimulus_axes": args.stimulus_axes,
+            "crop": args.crop, "downsample": args.downsample, "bin_ms": args.bin_ms,
+        }
+        out.model = getattr(args, "model", None)
+        return out
+
+
 def _read(path: str, stimulus: str | None = None):  # noqa: ANN202
+    """Read RECORDING with its reader flags; with a MODEL, as the model was fitted and checked against it."""
     from retinacodec.io import read_nwb
 
-    return read_nwb(path, stimulus=stimulus)
+    options = dict(getattr(path, "options", {}))
+    model = _load(path.model) if getattr(path, "model", None) else None
+    reshaping = ("crop", "downsample", "bin_ms")
+    if model is not None and not any(options.get(k) for k in reshaping):
+        from retinacodec.io.resample import Preprocessing
+
+        options.update(Preprocessing.from_json(model.metadata.get("preprocessing")))
+    rec = read_nwb(str(path), stimulus=stimulus, **options)
+    if model is not None:
+        from retinacodec.evaluation import check_compatible
+
+        check_compatible(model, rec)
+    return rec
+
+
+def _load(path: str, device: str = "cpu"):  # noqa: ANN202
+    """A checkpoint's model; says so when MODEL is a recording (swapped arguments)."""
+    import h5py
+
+    from retinacodec.checkpoint import load_model
+
+    if Path(path).is_file() and h5py.is_hdf5(path):
+        raise ValueError(
+            f"{path} is an HDF5/NWB recording, not a model checkpoint: the arguments look swapped. "
+            "Give the model first, then the recording: retinacodec COMMAND MODEL.pt RECORDING.nwb"
+        )
+    return load_model(path, device=device)
 
 
 def _truth_for(nwb: Path, rec, truth: str | None):  # noqa: ANN001, ANN202
-    """The simulator's truth: ``truth`` if given, else ``<stem>_truth.nc`` beside the NWB file, else None."""
+    """The simulator's truth: ``truth`` if given, else ``<stem>_truth.nc`` beside the NWB file, else None.
+
+    A truth found beside the file is not used for a reshaped reading (``--crop``, ``--bin-ms`` ...),
+    whose frames are not the simulator's.
+    """
     from retinacodec.simulate import load_truth
 
     path = Path(truth) if truth else nwb.with_name(f"{nwb.stem}_truth.nc")
+    if not truth and rec.attrs.get("preprocessing"):
+        return None
     return load_truth(path, rec) if truth or path.exists() else None
 
 
-def summarize(rec, series: list[str]) -> dict:  # noqa: ANN001
+def summarize(rec, series: list[str], labelling=None) -> dict:  # noqa: ANN001
     """A JSON-ready summary of a Recording (what ``info`` prints).
 
     Parameters
@@ -44,11 +102,21 @@ def summarize(rec, series: list[str]) -> dict:  # noqa: ANN001
         The Recording.
     series : list of str
         Names of the stimulus series in the file it came from.
+    labelling : retinacodec.io.blocks.Labelling, optional
+        How the reader labelled the blocks (from :func:`retinacodec.io.inspect_nwb`).
     """
     fps = float(rec.attrs["frame_rate_hz"])
     rep = rec["repeat"].values
     blocks = {b: int((rec["block"].values == b).sum()) for b in np.unique(rec["block"].values)}
     rates = rec["spikes"].values.mean(0) * fps
+    repeat_ids = np.unique(rep[rep >= 0])
+    lengths = [int((rep == r).sum()) for r in repeat_ids]
+    columns = {}
+    for name in rec.coords:
+        if rec[name].dims == ("cell",) and name != "cell":
+            values, counts = np.unique(rec[name].values.astype(str), return_counts=True)
+            columns[name] = ({str(v): int(c) for v, c in zip(values, counts, strict=True)} if values.size <= 12
+                             else f"{values.size} distinct values")
     return {
         "source_file": rec.attrs.get("source_file", ""),
         "session_id": rec.attrs.get("session_id", ""),
@@ -57,11 +125,20 @@ def summarize(rec, series: list[str]) -> dict:  # noqa: ANN001
         "cells": int(rec.sizes["cell"]),
         "frames": int(rec.sizes["frame"]),
         "frame_size_px": [int(rec.sizes["y"]), int(rec.sizes["x"])],
+        "stimulus_range": [float(rec["stimulus"].min()), float(rec["stimulus"].max())],
         "pixel_size_um": float(rec.attrs["pixel_size_um"]),
         "frame_rate_hz": fps,
         "duration_s": float(rec["time"].values[-1] - rec["time"].values[0] + 1.0 / fps),
+        "preprocessing": rec.attrs.get("preprocessing", ""),
         "frames_per_block": blocks,
-        "test_repeats": int(len(np.unique(rep[rep >= 0]))),
+        "test_repeats": int(repeat_ids.size),
+        "frames_per_repeat": [min(lengths), max(lengths)] if lengths else [],
+        "labelling": None if labelling is None else {
+            "table": labelling.table, "label_column": labelling.label_column,
+            "repeat_column": labelling.repeat_column, "blocks": labelling.blocks,
+            "identical": labelling.identical, "rule": labelling.rule,
+        },
+        "cell_columns": columns,
         "mean_rate_hz": {str(int(c)): round(float(r), 3) for c, r in zip(rec["cell"].values, rates, strict=True)},
     }
 
@@ -70,23 +147,43 @@ def _print_summary(s: dict) -> None:
     print(f"file:        {s['source_file']}")
     print(f"session:     {s['session_id']}")
     print(f"stimulus:    {s['stimulus']} (series in file: {', '.join(map(str, s['stimulus_series']))})")
-    print(f"frames:      {s['frames']} of {s['frame_size_px'][0]}x{s['frame_size_px'][1]} px "
-          f"({s['pixel_size_um']:g} um/px) at {s['frame_rate_hz']:g} Hz = {s['duration_s']:.1f} s")
+    full_field = s["frame_size_px"] == [1, 1]
+    size = "1x1 px (full field)" if full_field else (
+        f"{s['frame_size_px'][0]}x{s['frame_size_px'][1]} px ({s['pixel_size_um']:g} um/px)")
+    print(f"frames:      {s['frames']} of {size} at {s['frame_rate_hz']:g} Hz = {s['duration_s']:.1f} s; "
+          f"values {s['stimulus_range'][0]:g} to {s['stimulus_range'][1]:g} (z-scored for the model)")
+    if s.get("preprocessing"):
+        print(f"reshaped:    {s['preprocessing']}")
+    reps = s["frames_per_repeat"]
+    per = "" if not reps else f" of {reps[0]}" + (f"-{reps[1]}" if reps[1] != reps[0] else "") + " frames"
     print(f"blocks:      {', '.join(f'{k}: {v} frames' for k, v in s['frames_per_block'].items())}; "
-          f"{s['test_repeats']} test repeats")
+          f"{s['test_repeats']} test repeats{per}")
+    lab = s.get("labelling")
+    if lab is None:
+        print("labels:      no intervals table used: every frame is train")
+    else:
+        blocks = ", ".join(f"{k} -> {v}" for k, v in lab["blocks"].items())
+        print(f"labels:      intervals table {lab['table']!r}, column {lab['label_column']!r} ({blocks}); "
+              f"repeat index from {repr(lab['repeat_column']) if lab['repeat_column'] else 'time order'}")
+        print(f"             rule: {lab['rule']}")
     rates = s["mean_rate_hz"]
     print(f"cells:       {s['cells']}, mean rate {np.mean(list(rates.values())):.1f} Hz "
           f"(range {min(rates.values()):.1f}-{max(rates.values()):.1f})")
     print("  " + "  ".join(f"{c}:{r:.1f}" for c, r in rates.items()))
+    for name, values in s.get("cell_columns", {}).items():
+        shown = values if isinstance(values, str) else ", ".join(f"{k}: {v}" for k, v in values.items())
+        print(f"units column {name}: {shown}")
+    print("to change the labels: --test-block LABEL, --block-column COLUMN, --repeat-column COLUMN, "
+          "--intervals TABLE or --no-intervals")
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from retinacodec.io import stimulus_names
+    from retinacodec.io import inspect_nwb, stimulus_names
 
-    rec = _read(args.path, args.stimulus)
-    s = summarize(rec, stimulus_names(args.path))
+    rec, labelling = inspect_nwb(str(args.recording), stimulus=args.stimulus, **args.recording.options)
+    s = summarize(rec, stimulus_names(str(args.recording)), labelling)
     if args.json:
-        print(json.dumps(s, indent=2))
+        print(json.dumps(_json_ready(s), indent=2))
     else:
         _print_summary(s)
     return 0
@@ -98,8 +195,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     truth_path = out.with_name(f"{out.stem}_truth.nc")
-    if out.exists() and not args.overwrite:
-        raise FileExistsError(f"{out} already exists; pass --overwrite to replace it.")
     rec, truth = simulate_retina(
         n_cells_per_type=args.cells_per_type, size=tuple(args.size), train_seconds=args.train_seconds,
         test_seconds=args.test_seconds, n_repeats=args.repeats, stimulus=args.stimulus, seed=args.seed,
@@ -111,25 +206,73 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _architecture(args: argparse.Namespace, rec):  # noqa: ANN001, ANN202
+    """The BNCNNConfig that ``fit`` builds from the preset and the --kernels/--channels/--history flags."""
+    from retinacodec.models import preset_config
+
+    overrides = {k: tuple(v) for k, v in (("kernel_sizes", args.kernels), ("channels", args.channels)) if v}
+    size = (rec.sizes["y"], rec.sizes["x"])
+    return preset_config(args.preset, n_cells=rec.sizes["cell"], input_size=size, history=args.history, **overrides)
+
+
+def _describe_architecture(config, frame_rate_hz: float, chosen: bool) -> str:  # noqa: ANN001
+    ny, nx = config.input_size
+    kind = "temporal-only model (1x1 kernels)" if set(config.kernel_sizes) == {1} else "spatiotemporal model"
+    how = "chosen for" if chosen else "for"
+    return (f"model: {kind}, kernels {', '.join(map(str, config.kernel_sizes))} and channels "
+            f"{', '.join(map(str, config.channels))} {how} a {ny}x{nx} px stimulus; history {config.history} frames "
+            f"= {config.history / frame_rate_hz * 1e3:.0f} ms at {frame_rate_hz:g} Hz "
+            "(change with --kernels, --channels, --history)")
+
+
 def cmd_fit(args: argparse.Namespace) -> int:
     from retinacodec.training import fit
 
+    if args.epochs < 1:
+        raise ValueError(f"--epochs must be >= 1; got {args.epochs}.")
     rec = _read(args.recording, args.stimulus)
-    fit(rec, preset=args.preset, seed=args.seed, device=args.device, checkpoint=args.out,
+    config = _architecture(args, rec)
+    print(_describe_architecture(config, float(rec.attrs["frame_rate_hz"]), args.preset == "auto" and not args.kernels),
+          flush=True)
+    fit(rec, config=config, seed=args.seed, device=args.device, checkpoint=args.out,
         resume=args.resume, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        max_minutes=args.max_minutes)
+        max_minutes=args.max_minutes, progress=None if sys.stderr.isatty() else "log")
     print(f"wrote {args.out}")
     return 0
 
 
+def _nanmedian(values: np.ndarray) -> float:
+    """Median of the finite values; NaN (without a warning) when there are none."""
+    finite = np.asarray(values, dtype=float)[np.isfinite(values)]
+    return float(np.median(finite)) if finite.size else float("nan")
+
+
+def _json_ready(obj):  # noqa: ANN001, ANN202
+    """``obj`` with NaN and infinities as None and numpy scalars as Python ones, for strict JSON."""
+    if isinstance(obj, dict):
+        return {str(k): _json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [_json_ready(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
 def _evaluation_table(scores) -> str:  # noqa: ANN001
     cols = ["r", "feve", "reliability"] + (["r_truth"] if "r_truth" in scores else []) + ["mean_rate_hz"]
+    unreliable = set(scores.attrs.get("unreliable_cells", []))
     lines = ["cell  " + "  ".join(f"{c:>12}" for c in cols)]
     for i, cid in enumerate(scores["cell"].values):
-        lines.append(f"{int(cid):>4}  " + "  ".join(f"{float(scores[c].values[i]):>12.3f}" for c in cols))
-    med = ["median"] + [f"{float(np.nanmedian(scores[c].values)):>12.3f}" for c in cols]
+        mark = "*" if int(cid) in unreliable else " "
+        lines.append(f"{int(cid):>4}{mark} " + "  ".join(f"{float(scores[c].values[i]):>12.3f}" for c in cols))
+    med = ["median"] + [f"{_nanmedian(scores[c].values):>12.3f}" for c in cols]
     lines.append(f"{med[0]:<6}" + "  ".join(med[1:]))
     lines.append(f"evaluated on: {scores.attrs['block']}, {scores.attrs['n_frames']} frames")
+    if unreliable:
+        lines.append("* reliability below 0.3 or FEVE above 1.1: the noise ceiling is poorly estimated, FEVE is not "
+                     "meaningful (judge these cells by r)")
     return "\n".join(lines)
 
 
@@ -138,10 +281,10 @@ def _evaluate_and_report(model, rec, truth, as_json: bool, figure: str | None) -
 
     scores = evaluate(model, rec, truth)
     if as_json:
-        out = {k: [None if not np.isfinite(v) else float(v) for v in scores[k].values] for k in scores.data_vars}
+        out = {k: scores[k].values.tolist() for k in scores.data_vars}
         out["cell"] = [int(c) for c in scores["cell"].values]
-        out.update({k: v for k, v in scores.attrs.items() if not isinstance(v, np.ndarray)})
-        print(json.dumps(out, indent=2, default=float))
+        out.update(scores.attrs)
+        print(json.dumps(_json_ready(out), indent=2, allow_nan=False))
     else:
         print(_evaluation_table(scores))
     if figure:
@@ -149,26 +292,30 @@ def _evaluate_and_report(model, rec, truth, as_json: bool, figure: str | None) -
 
 
 def _prediction_figure(model, rec, truth, scores, path: str) -> None:  # noqa: ANN001
+    """Predicted vs recorded traces: the trial mean of the test repeats, else single trials of held-out frames."""
     from retinacodec.evaluation import predict
     from retinacodec.figures import plot_prediction, save_figure
     from retinacodec.recording import repeated_responses
 
-    reps = repeated_responses(rec)
-    first = int(reps.attrs["first_frame"][0])
-    h = model.config.history
-    frames = first + np.arange(h - 1, reps.sizes["frame"])
-    pred = predict(model, rec, frames)
     fps = float(rec.attrs["frame_rate_hz"])
-    recorded = pred.copy(data=reps.values[:, h - 1 :, :].mean(0) * fps)
+    h = model.config.history
+    if np.any(rec["repeat"].values >= 0):
+        recorded = repeated_responses(rec).mean("repeat").isel(frame=slice(h - 1, None)) * fps
+        label = "recorded (trial mean)"
+    else:
+        frames = np.asarray(model.metadata["heldout_frames"], dtype=np.int64)
+        recorded = rec["spikes"].sel(frame=frames).astype(np.float64) * fps
+        label = "recorded (single trial; no test repeats)"
+    frames = recorded["frame"].values
+    pred = predict(model, rec, frames)
     true_rate = pred.copy(data=truth["rate"].values[frames]) if truth is not None else None
-    save_figure(plot_prediction(pred, recorded, scores, true_rate), path)
+    save_figure(plot_prediction(pred, recorded.transpose("frame", "cell"), scores, true_rate,
+                                recorded_label=label), path)
     print(f"wrote {path}", file=sys.stderr)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from retinacodec.checkpoint import load_model
-
-    model = load_model(args.model, device=args.device)
+    model = _load(args.model, device=args.device)
     rec = _read(args.recording, args.stimulus)
     truth = _truth_for(Path(args.recording), rec, args.truth)
     _evaluate_and_report(model, rec, truth, args.json, args.figure)
@@ -189,30 +336,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"wrote {save_figure(plot_recording(rec), out / 'sample_summary.png')}")
     print(f"\n== fitting the 3-layer CNN (preset 'sample', up to {args.epochs} epochs)")
     model = fit(rec, preset="sample", seed=args.seed, device=args.device, checkpoint=out / "model.pt",
-                epochs=args.epochs)
+                epochs=args.epochs, progress=None if sys.stderr.isatty() else "log")
     log = model.metadata["fit_log"]
     print(f"fitted in {log[-1]['seconds']:.0f} s, {len(log)} epochs; wrote {out / 'model.pt'}")
     print("\n== evaluation on the repeated test block")
     _evaluate_and_report(model, rec, truth, False, str(out / "prediction.png"))
-    _demo_modes(model, rec, truth, out)
+    modes = _demo_modes(model, rec, truth, out)
+    _demo_receptive_fields(model, rec, truth, modes, out)
     return 0
 
 
-def _demo_modes(model, rec, truth, out: Path) -> None:  # noqa: ANN001
-    """The demo's CODEC step: contribution modes, and which ones follow the true ON / OFF pathways."""
+def _demo_modes(model, rec, truth, out: Path):  # noqa: ANN001, ANN202
+    """The demo's CODEC step: the paper's run, then per-cell modes checked against the true ON / OFF pathways."""
     import xarray as xr
 
-    from retinacodec.analyses import match_pathways
     from retinacodec.codec import decompose, save_modes
+    from retinacodec.codec.analyses import match_pathways
     from retinacodec.figures import plot_mode_atoms, save_figure
 
-    print("\n== contribution modes (CODEC): one TopK SAE per layer on sign-split contributions")
-    modes = decompose(model, rec, ["layer1", "layer2"])
+    print("\n== CODEC as published (preset 'paper'): integrated gradients to the surprisal of the population rate, "
+          "CODEC's SAE with the official hyper-parameters")
+    paper = decompose(model, rec, ["layer1", "layer2"])
+    save_modes(paper, out / "modes_paper.nc")
+    _print_modes(paper, out / "modes_paper.nc")
+    print("\n== per-cell contribution modes (preset 'local'): each unit's share of each cell's generator "
+          "(activation x gradient), TopK SAE")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # activation x gradient does not add up to F(x) - F(x0); printed below
+        modes = decompose(model, rec, ["layer1", "layer2"], preset="local")
     save_modes(modes, out / "modes.nc")
     save_figure(plot_mode_atoms(modes), out / "mode_atoms.png")
-    print(f"wrote {out / 'modes.nc'} and {out / 'mode_atoms.png'}")
-    for layer, r2, n in zip(modes["sae"].values, modes["r2"].values, modes["n_modes"].values, strict=True):
-        print(f"  {layer}: {int(n)} modes, held-out R^2 {float(r2):.3f}")
+    _print_modes(modes, out / "modes.nc")
+    print(f"wrote {out / 'mode_atoms.png'}")
     drives = xr.concat([truth["on_drive"], truth["off_drive"]], dim=xr.DataArray(["on", "off"], dims="pathway"))
     match = match_pathways(modes["loadings"], drives.sel(frame=modes["frame"].values))
     print("ON-OFF cells: the mode that best follows each true pathway drive (Pearson r over the test clip)")
@@ -221,108 +376,420 @@ def _demo_modes(model, rec, truth, out: Path) -> None:  # noqa: ANN001
         print(f"  cell {int(cell)}: ON pathway -> mode {int(m['best_mode'].sel(pathway='on'))} "
               f"(r = {float(m['best_r'].sel(pathway='on')):.2f}), OFF pathway -> mode "
               f"{int(m['best_mode'].sel(pathway='off'))} (r = {float(m['best_r'].sel(pathway='off')):.2f})")
+    return modes
+
+
+def _demo_receptive_fields(model, rec, truth, modes, out: Path) -> None:  # noqa: ANN001
+    """The demo's receptive fields: STA vs the model's mean IRF, RFs per mode, and the paper's retina figure."""
+    import matplotlib.pyplot as plt
+    import xarray as xr
+
+    from retinacodec import figures
+    from retinacodec.rf import fit_ellipse, instantaneous_rf, mode_combination_irfs, polarity_and_latency, rank1, sta
+
+    print("\n== receptive fields: the recording's STA, the model's instantaneous RFs (IRFs), IRFs per mode")
+    px = float(rec.attrs["pixel_size_um"])
+    parts = {"STA": rank1(sta(rec, model.config.history)["sta"])}
+    irf_path = instantaneous_rf(model, rec, rank1=True, out=out / "irf.nc")
+    irf = xr.load_dataset(irf_path)
+    every = instantaneous_rf(model, rec, irf["frame"].values[::4])["irf"]
+    parts["mean IRF"] = rank1(every.mean("frame"))
+    print(f"wrote {irf_path} (rank-1 IRFs of every test frame and cell)")
+    ellipses = {}
+    for name, part in parts.items():
+        ellipses[name] = xr.merge([fit_ellipse(part["spatial"], px),
+                                   polarity_and_latency(part["spatial"], part["temporal"])])
+    print("cell  type    true centre (px)   STA centre   mean-IRF centre   STA / IRF polarity")
+    for cell in rec["cell"].values:
+        e = {n: d.sel(cell=cell) for n, d in ellipses.items()}
+        true = (f"({float(truth['position_y'].sel(cell=cell)):4.1f}, {float(truth['position_x'].sel(cell=cell)):4.1f})"
+                if truth is not None and "position_y" in truth else "")
+        kind = str(truth["cell_type"].sel(cell=cell).values) if truth is not None else ""
+        centres = "   ".join(f"({float(d['centre_y']):4.1f}, {float(d['centre_x']):4.1f})" for d in e.values())
+        print(f"{int(cell):>4}  {kind:<6}  {true:<17}  {centres}      "
+              + " / ".join("ON" if float(d["polarity"]) > 0 else "OFF" for d in e.values()))
+    layer1 = modes["loadings"].isel(mode=np.flatnonzero(modes["mode_layer"].values == "layer1"))
+    combos = mode_combination_irfs(layer1, irf)  # the official counts the sets of one layer's modes
+    types = truth["cell_type"] if truth is not None else None
+    drawn = {"rf_mosaic": lambda: figures.plot_rf_mosaic(ellipses["STA"], (rec.sizes["y"], rec.sizes["x"]), truth),
+             "rf_sta_vs_irf": lambda: figures.plot_rf_pairs(parts, cell_types=types),
+             "irf_per_mode": lambda: figures.plot_mode_irf_grid(
+                 combos, combinations=range(min(8, combos.sizes["combination"])))}  # the 8 most frequent sets
+    jobs = _figure_jobs(modes, irf, rec, truth)
+    drawn.update({name: jobs[name] for name in ("mode_atoms", "mode_vs_drive", "cell_mode_correlation",
+                                                "retina_figure") if name in jobs})
+    for name, draw in drawn.items():
+        fig = draw()
+        print(f"wrote {figures.save_figure(fig, out / f'{name}.png')}")
+        plt.close(fig)
+
+
+def _print_modes(ds, path: Path) -> None:  # noqa: ANN001
+    """One line per SAE: modes kept, R² both ways, and the contributions' completeness."""
+    print(f"wrote {path}")
+    for i, sae in enumerate(ds["sae"].values):
+        line = (f"  {sae}: {int(ds['n_modes'][i])} modes, R2 {float(ds['r2'][i]):.3f} (grand-mean R2 "
+                f"{float(ds['r2_grand'][i]):.3f}) on {ds.attrs['metrics_on']}")
+        if "completeness_median" in ds:
+            errors = ", ".join(f"{float(ds['completeness_median'].sel(hooked_layer=n)):.1e}"
+                               for n in ds["hooked_layer"].values if n in str(sae).split("+"))
+            line += f"; median relative completeness error {errors}"
+        print(line)
 
 
 def cmd_contributions(args: argparse.Namespace) -> int:
     from retinacodec.attribution import contributions_for_recording
-    from retinacodec.checkpoint import load_model
 
-    model = load_model(args.model, device=args.device)
+    model = _load(args.model, device=args.device)
     rec = _read(args.recording, args.stimulus)
     target = int(args.target) if args.target.lstrip("-").isdigit() else args.target
     out = contributions_for_recording(
         model, rec, args.layers, out=args.out, chunk_size=args.chunk_size, target=target, method=args.method,
         steps=args.steps, rule=args.rule, reduce=args.reduce, split_sign=args.split_sign,
         max_memory_gb=args.max_memory_gb, kink_correction=not args.no_kink_correction,
+        smooth_output=not args.no_smooth_output,
     )
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
     return 0
 
 
-def cmd_decompose(args: argparse.Namespace) -> int:
-    from retinacodec.checkpoint import load_model
-    from retinacodec.codec import decompose, save_modes
+def cmd_rf(args: argparse.Namespace) -> int:
+    import xarray as xr
 
-    model = load_model(args.model, device=args.device)
+    from retinacodec.atomic import atomic_path
+    from retinacodec.rf import instantaneous_rf, sta
+
+    model = _load(args.model, device=args.device)
     rec = _read(args.recording, args.stimulus)
-    ds = decompose(model, rec, args.layers, source=args.source, output=args.output, method=args.method,
-                   steps=args.steps, n_fit_frames=args.fit_frames, sae=args.sae, k=args.k, expansion=args.expansion,
-                   seed=args.seed, device=args.device)
-    out = save_modes(ds, args.out)
-    r2 = ", ".join(f"{s} R2={r:.3f}" for s, r in zip(ds["sae"].values, ds["r2"].values, strict=True))
-    print(f"wrote {out}: {ds.sizes['mode']} modes ({r2})")
+    frames = None
+    if args.frames is not None:
+        start, stop = args.frames
+        frames = np.arange(start, stop)
+    with atomic_path(args.out) as tmp:
+        instantaneous_rf(model, rec, frames, args.cells, method=args.method, steps=args.steps, crop=args.irf_crop,
+                         rank1=not args.full, max_memory_gb=args.max_memory_gb, out=tmp, device=args.device)
+        if not args.no_sta:
+            filters = sta(rec, model.config.history, block=args.sta_block)
+            filters.to_netcdf(tmp, mode="a", group="sta")
+    with xr.open_dataset(args.out) as ds:
+        what = "rank-1 IRFs" if "spatial" in ds else "IRFs"
+        print(f"wrote {args.out}: {what} of {ds.sizes['cell']} cells at {ds.sizes['frame']} frames"
+              + ("" if args.no_sta else f", and the STA of the {args.sta_block} block (group 'sta')"))
     return 0
 
 
+def cmd_decompose(args: argparse.Namespace) -> int:
+    from retinacodec.codec import decompose, save_modes
+
+    model = _load(args.model, device=args.device)
+    rec = _read(args.recording, args.stimulus)
+    options = {key: getattr(args, key) for key in ("source", "target", "output", "method", "steps", "sae", "k",
+                                                     "fit_on", "n_fit_frames") if getattr(args, key) is not None}
+    if args.expansion is not None:
+        options["expansion"] = None if args.expansion == "default" else float(args.expansion)
+    ds = decompose(model, rec, args.layers, preset=args.preset, seed=args.seed, device=args.device, **options)
+    out = save_modes(ds, args.out)
+    print(f"preset {args.preset!r}, target {ds.attrs['target']!r}: {ds.sizes['mode']} modes")
+    _print_modes(ds, out)
+    return 0
+
+
+def _open_result(path: str, required: tuple[str, ...], what: str):  # noqa: ANN202
+    """Open a saved NetCDF result, or raise a one-line error naming the file and what it should be."""
+    import xarray as xr
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path} does not exist; give the path of a {what}.")
+    try:
+        ds = xr.load_dataset(path)
+    except Exception as exc:  # noqa: BLE001 (any reader failure means: not a NetCDF file)
+        raise ValueError(f"{path} is not a NetCDF file ({type(exc).__name__}); give a {what}.") from None
+    missing = [v for v in required if v not in ds.variables]
+    if missing:
+        raise ValueError(f"{path} is not a {what}: it lacks {missing}.")
+    return ds
+
+
+def _figure_jobs(modes, irf, rec, truth) -> dict:  # noqa: ANN001
+    """Name → function drawing one figure, for every figure the inputs allow."""
+    import xarray as xr
+
+    from retinacodec import figures
+    from retinacodec.codec.analyses import cell_mode_correlation, match_pathways, paper_cell_clusters
+
+    jobs: dict = {}
+    labels = list(truth["cell_type"].values) if truth is not None else None
+    if modes.sizes["mode"] == 0:
+        print("retinacodec: the modes file holds no mode (the SAE kept none); only figures of the recording and "
+              "rates are drawn.", file=sys.stderr)
+    else:
+        names: dict = {}
+        if truth is not None and "cell" in modes["loadings"].dims:
+            drives = xr.concat([truth["on_drive"], truth["off_drive"]], dim=xr.DataArray(["on", "off"], dims="pathway"))
+            match = match_pathways(modes["loadings"], drives.sel(frame=modes["frame"].values))
+            onoff = list(truth["cell"].values[truth["cell_type"].values == "ON-OFF"]) or list(match["cell"].values)
+            cell = int(max(onoff, key=lambda c: float(match["best_r"].sel(cell=c).min())))
+            pairs = {p: int(match["best_mode"].sel(cell=cell, pathway=p)) for p in ("on", "off")}
+            names = {pairs["on"]: "ON", pairs["off"]: "OFF"}
+            jobs["mode_vs_drive"] = lambda: figures.plot_mode_vs_drive(modes, drives, cell, pairs)
+        jobs["mode_atoms"] = lambda: figures.plot_mode_atoms(modes, labels=names)
+        if "rate" in modes:
+            corr = cell_mode_correlation(modes["loadings"], modes["rate"])
+            layer1 = modes["loadings"].isel(mode=np.flatnonzero(modes["mode_layer"].values == "layer1"))
+            clusters = (paper_cell_clusters(layer1 if layer1.sizes["mode"] else modes["loadings"], modes["rate"])
+                        if modes.sizes["cell"] >= 3 else None)
+            jobs["cell_mode_correlation"] = lambda: figures.plot_cell_mode_correlation(corr, clusters, labels)
+            if "contributions" in modes:
+                jobs["retina_figure"] = lambda: figures.plot_retina_figure(modes, irf, clusters, corr,
+                                                                           cell_labels=labels)
+    if rec is not None:
+        jobs["recording"] = lambda: figures.plot_recording(rec)
+        if "rate" in modes and np.any(rec["repeat"].values >= 0):
+            jobs["prediction"] = lambda: _prediction_from_rates(modes, rec, truth)
+    return jobs
+
+
+def _prediction_from_rates(modes, rec, truth):  # noqa: ANN001, ANN202
+    """The prediction figure from a result's model rates and a recording's test repeats (r and FEVE per cell)."""
+    import xarray as xr
+
+    from retinacodec.figures import plot_prediction
+    from retinacodec.metrics import feve, pearson_per_cell
+    from retinacodec.recording import repeated_responses
+
+    fps = float(rec.attrs["frame_rate_hz"])
+    reps = repeated_responses(rec)
+    frames = np.intersect1d(modes["frame"].values, reps["frame"].values)
+    if frames.size < 3:
+        raise ValueError("the result's frames are not frames of the recording's test repeat 0; give the recording "
+                         "the modes were computed on.")
+    observed = reps.sel(frame=frames).transpose("repeat", "frame", "cell").astype(np.float64) * fps
+    pred = modes["rate"].sel(frame=frames).transpose("frame", "cell")
+    scores = xr.Dataset({"r": ("cell", pearson_per_cell(pred.values, observed.values.mean(0)))},
+                        coords={"cell": pred["cell"].values})
+    if observed.sizes["repeat"] >= 2:
+        scores["feve"] = ("cell", feve(pred.values, observed.values))
+    true_rate = truth["rate"].sel(frame=frames) if truth is not None else None
+    return plot_prediction(pred, observed.mean("repeat").assign_coords(time=pred["time"]), scores, true_rate,
+                           cell_types=truth["cell_type"] if truth is not None else None)
+
+
+def cmd_figures(args: argparse.Namespace) -> int:
+    from retinacodec.figures import save_figure
+
+    modes = _open_result(args.modes, ("modes", "loadings", "mode_layer"),
+                         "CODEC result (retinacodec decompose --out / save_modes)")
+    irf = _open_result(args.irf, ("rate",), "IRF file (retinacodec.rf.instantaneous_rf)") if args.irf else None
+    if irf is not None and "spatial" not in irf and "irf" not in irf:
+        raise ValueError(f"{args.irf} is not an IRF file: it has neither 'spatial' nor 'irf'.")
+    rec = truth = None
+    if args.nwb:
+        args.recording = args.nwb
+        rec = _read(_RecordingArg.of(args), args.stimulus)
+        truth = _truth_for(Path(args.nwb), rec, args.truth)
+    import matplotlib.pyplot as plt
+
+    jobs = _figure_jobs(modes, irf, rec, truth)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    for name, draw in jobs.items():
+        try:
+            fig = draw()
+        except ValueError as exc:
+            print(f"retinacodec: skipped {name}: {exc}", file=sys.stderr)
+            continue
+        print(save_figure(fig, out / f"{name}.{args.format}"))
+        plt.close(fig)
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    """Convert a torch-deep-retina or openretina recording to NWB, or a torch-deep-retina BNCNN to our checkpoint."""
+    from retinacodec.io import read_recording, recording_format, write_nwb
+
+    src, out = Path(args.source), Path(args.out)
+    if src.suffix in (".pt", ".pth"):
+        return _convert_checkpoint(args, src, out)
+    if out.suffix != ".nwb":
+        raise ValueError(f"OUT must be an .nwb file for a recording; got {out.name}.")
+    fmt = recording_format(src) if args.format == "auto" else args.format
+    options = {"pixel_size_um": args.pixel_size_um, "gap_s": args.gap_s}
+    if fmt == "tdr":
+        options["frame_rate_hz"] = args.frame_rate
+    elif fmt == "openretina":
+        if args.frame_rate is None:
+            raise ValueError(f"{src} is in openretina's layout, which stores no frame rate; pass --frame-rate HZ.")
+        options.update(frame_rate_hz=args.frame_rate, session=args.session, test_stimuli=args.test_stimuli or (),
+                       channel=args.channel)
+    else:
+        raise ValueError(f"{src} is already an NWB file; read it with `retinacodec info {src}`.")
+    rec = read_recording(src, fmt, **options)
+    write_nwb(rec, out, overwrite=True)
+    rep = rec["repeat"].values
+    print(f"wrote {out}: {rec.sizes['cell']} cells, {rec.sizes['frame']} frames of {rec.sizes['y']}x{rec.sizes['x']} "
+          f"px at {rec.attrs['frame_rate_hz']:g} Hz ({int((rec['block'].values == 'train').sum())} train, "
+          f"{len(np.unique(rep[rep >= 0]))} test repeats)")
+    return 0
+
+
+def _convert_checkpoint(args: argparse.Namespace, src: Path, out: Path) -> int:
+    """A torch-deep-retina BNCNN checkpoint → a retinacodec checkpoint (``load_model`` reads it)."""
+    from retinacodec.checkpoint import save_checkpoint
+    from retinacodec.tdr_checkpoint import load_tdr_model
+
+    if out.suffix not in (".pt", ".pth"):
+        raise ValueError(f"{src} is a model checkpoint; OUT must be a retinacodec checkpoint (.pt), not {out.name}.")
+    model = load_tdr_model(src, normalization=args.normalization)
+    save_checkpoint(out, model, model.normalization, metadata=model.metadata)
+    c = model.config
+    print(f"wrote {out}: BNCNN (per-unit BatchNorm) of {c.n_cells} cells, {c.history} frames of "
+          f"{c.input_size[0]}x{c.input_size[1]} px, kernels {list(c.kernel_sizes)}, channels {list(c.channels)}")
+    return 0
+
+
+def _reader_args(s: argparse.ArgumentParser) -> None:
+    """The flags of every command that reads a recording: the options of ``retinacodec.io.read_nwb``."""
+    g = s.add_argument_group("reading the recording", "How the NWB file is read and its frames labelled; "
+                             "`retinacodec info RECORDING` shows what the defaults give.")
+    g.add_argument("--stimulus", metavar="SERIES", help="stimulus series to use when the file has several")
+    g.add_argument("--intervals", metavar="TABLE",
+                   help="intervals table that labels train/test blocks (default: the one with a block or "
+                        "stimulus-name column)")
+    g.add_argument("--no-intervals", action="store_true", help="ignore intervals tables: every frame is train")
+    g.add_argument("--test-block", metavar="LABEL",
+                   help="label (in the block or stimulus-name column) of the repeated test block; all other "
+                        "labelled intervals become train (default: the stimulus repeated identically)")
+    g.add_argument("--block-column", metavar="COLUMN", help="intervals column holding block or stimulus labels")
+    g.add_argument("--repeat-column", metavar="COLUMN",
+                   help="intervals column numbering the repeats (default: repeat, repetition, trial ...)")
+    g.add_argument("--pixel-size-um", type=float, metavar="UM",
+                   help="stimulus pixel size on the retina in um (default: from the file)")
+    g.add_argument("--stimulus-axes", choices=("xy", "yx"), default="xy",
+                   help="order of the image axes in the file: xy as the NWB schema says, yx for [frame][row][col]")
+    g.add_argument("--crop", type=int, nargs=4, metavar=("TOP", "LEFT", "HEIGHT", "WIDTH"),
+                   help="keep this window of the stimulus (pixels)")
+    g.add_argument("--downsample", type=int, metavar="N", help="average N x N blocks of pixels (after --crop)")
+    g.add_argument("--bin-ms", type=float, metavar="MS",
+                   help="resample the stimulus and bin the spikes in bins of MS ms (default: one bin per frame)")
+
+
 def _model_recording_args(s: argparse.ArgumentParser, model: bool = True) -> None:
-    """The positional MODEL and RECORDING arguments and --stimulus / --device shared by subcommands."""
+    """The positional MODEL and RECORDING arguments, the reader flags and --device shared by subcommands."""
     if model:
-        s.add_argument("model", help="checkpoint from `retinacodec fit`")
+        s.add_argument("model", help="checkpoint from `retinacodec fit` (.pt)")
     s.add_argument("recording", help="NWB file")
-    s.add_argument("--stimulus", help="stimulus series name when the file has several")
+    _reader_args(s)
     s.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Help that shows every option's default.
+
+    Options whose help already says its default, flags (off by default) and options without a
+    default (None: not used unless given) show no ``(default: ...)``.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if "(default" in (action.help or "") or action.default in (None, False):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+class _TopFormatter(_Formatter, argparse.RawDescriptionHelpFormatter):
+    """The top-level help: defaults shown, the description's paragraphs kept."""
+
+
+DESCRIPTION = """\
+Models of the retina fitted to your own recordings.
+
+Reads a retinal recording -- sorted ganglion-cell spikes and the stimulus shown, in an NWB
+file -- fits the Baccus-lab three-layer CNN to it, scores the model on the repeated test
+stimulus (correlation with the trial average, FEVE), and decomposes what its interneurons
+contribute to each cell (CODEC contribution modes).
+
+Start with `retinacodec demo` (the shipped sample), or `retinacodec info YOUR.nwb` to see
+how your file is read and which frames become the training and the test block.
+Errors print one line and exit with status 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     from retinacodec import __version__
 
-    p = argparse.ArgumentParser(prog="retinacodec", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="retinacodec", description=DESCRIPTION, formatter_class=_TopFormatter)
     p.add_argument("--version", action="version", version=f"retinacodec {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = sub.add_parser("info", help="summarise an NWB recording", description="Summarise an NWB recording.")
-    s.add_argument("path", help="NWB file")
-    s.add_argument("--stimulus", help="name of the stimulus series when the file has several")
+    def parser(name: str, help: str, description: str) -> argparse.ArgumentParser:  # noqa: A002
+        return sub.add_parser(name, help=help, description=description, formatter_class=_Formatter)
+
+    s = parser("info", "summarise an NWB recording and how it is read",
+               "Summarise an NWB recording: stimulus, cells (with the Units table's extra columns), and how "
+               "its frames were labelled train / test / other and by repeat, with the flags that change it.")
+    s.add_argument("recording", help="NWB file")
+    _reader_args(s)
     s.add_argument("--json", action="store_true", help="print JSON instead of text")
     s.set_defaults(func=cmd_info)
 
-    s = sub.add_parser("simulate", help="simulate a ground-truth retina recording to NWB",
-                       description="Simulate a recording from the ground-truth retina; writes OUT.nwb and "
-                                   "OUT_truth.nc (cell types, pathway drives, noise-free rates).")
+    s = parser("simulate", "simulate a ground-truth retina recording to NWB",
+               "Simulate a recording from the ground-truth retina; writes OUT.nwb and "
+               "OUT_truth.nc (cell types, pathway drives, noise-free rates).")
     s.add_argument("out", help="output NWB file")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--size", type=int, nargs=2, default=(20, 20), metavar=("NY", "NX"), help="pixels")
+    s.add_argument("--seed", type=int, default=0, help="seeds the circuit, the stimulus and the spikes")
+    s.add_argument("--size", type=int, nargs=2, default=(20, 20), metavar=("NY", "NX"), help="stimulus pixels")
     s.add_argument("--cells-per-type", type=int, default=3, help="ON, OFF and ON-OFF cells each")
-    s.add_argument("--train-seconds", type=float, default=300.0)
-    s.add_argument("--test-seconds", type=float, default=10.0)
+    s.add_argument("--train-seconds", type=float, default=300.0, help="length of the training block (s)")
+    s.add_argument("--test-seconds", type=float, default=10.0, help="length of one test repeat (s)")
     s.add_argument("--repeats", type=int, default=5, help="repeats of the test segment")
-    s.add_argument("--stimulus", choices=("white_noise", "natural"), default="white_noise")
+    s.add_argument("--stimulus", choices=("white_noise", "natural"), default="white_noise", help="stimulus class")
     s.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     s.set_defaults(func=cmd_simulate)
 
-    s = sub.add_parser("fit", help="fit the 3-layer CNN to a recording",
-                       description="Fit the Baccus-lab 3-layer CNN; checkpoints atomically to --out.")
+    s = parser("fit", "fit the 3-layer CNN to a recording",
+               "Fit the Baccus-lab 3-layer CNN to the training block; checkpoints atomically to --out at every "
+               "epoch. The kernel sizes are chosen from the stimulus size (full field: a temporal-only model; "
+               "small fields: smaller kernels; 40x40 px or more: the published 15 and 11) unless given.")
     s.add_argument("--out", required=True, help="model checkpoint to write (.pt)")
-    s.add_argument("--preset", default="sample", help="architecture preset: sample, default, stacked")
-    s.add_argument("--epochs", type=int, default=40)
-    s.add_argument("--batch-size", type=int, default=512)
-    s.add_argument("--lr", type=float, default=5e-3)
+    s.add_argument("--overwrite", action="store_true", help="replace --out if it exists (without --resume)")
+    s.add_argument("--preset", default="auto", choices=("auto", "sample", "default", "stacked"),
+                   help="architecture: auto (kernels from the stimulus size), sample (9, 7), default (published "
+                        "15, 11), stacked (15, 11 as stacks of 3x3)")
+    s.add_argument("--kernels", type=int, nargs="+", metavar="K", help="kernel size of each hidden layer (pixels)")
+    s.add_argument("--channels", type=int, nargs="+", metavar="C", help="channels of each hidden layer")
+    s.add_argument("--history", type=int, default=40, help="stimulus frames the model sees before each bin")
+    s.add_argument("--epochs", type=int, default=40, help="most passes over the training data (early stopping)")
+    s.add_argument("--batch-size", type=int, default=512, help="stimulus windows per gradient step")
+    s.add_argument("--lr", type=float, default=5e-3, help="Adam learning rate")
     s.add_argument("--max-minutes", type=float, default=None, help="stop after this much time")
     s.add_argument("--resume", action="store_true", help="continue an interrupted fit from --out")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="seeds initialisation, batches and the validation split")
     _model_recording_args(s, model=False)
     s.set_defaults(func=cmd_fit)
 
-    s = sub.add_parser("evaluate", help="score a fitted model on a recording's test repeats",
-                       description="Per-cell r with the trial average, FEVE, and r with the true rate when "
-                                   "the simulator's truth is available.")
+    s = parser("evaluate", "score a fitted model on a recording's test repeats",
+               "Per-cell r with the trial average, FEVE, and r with the true rate when the simulator's truth is "
+               "available. The recording is read with the crop / downsample / bin width the model was fitted "
+               "with unless given.")
     s.add_argument("--truth", help="simulator truth NetCDF (default: <recording>_truth.nc if present)")
     s.add_argument("--figure", help="also save predicted vs recorded traces (.png/.svg/.pdf)")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--overwrite", action="store_true", help="replace --figure if it exists")
+    s.add_argument("--json", action="store_true", help="print JSON (missing values as null) instead of a table")
     _model_recording_args(s)
     s.set_defaults(func=cmd_evaluate)
 
-    s = sub.add_parser("contributions", help="contributions of hidden units to each cell, over the test frames",
-                       description="Integrated-gradient contributions (conductance) of the units of hidden layers "
-                                   "to each cell's predicted rate, for every frame of test repeat 0; streamed "
-                                   "to a NetCDF file.")
-    s.add_argument("--layers", nargs="+", default=["layer1", "layer2"], help="layer names (default: layer1 layer2)")
+    s = parser("contributions", "contributions of hidden units to each cell, over the test frames",
+               "Integrated-gradient contributions (conductance) of the units of hidden layers "
+               "to each cell's predicted rate, for every frame of test repeat 0; streamed "
+               "to a NetCDF file.")
+    s.add_argument("--layers", nargs="+", default=["layer1", "layer2"], help="layer names")
     s.add_argument("--out", required=True, help="NetCDF file to write (.nc)")
+    s.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     s.add_argument("--target", default="all", help="all (each cell), sum, or a cell index")
     s.add_argument("--method", choices=("integrated_gradients", "activation_x_gradient"),
-                   default="integrated_gradients")
-    s.add_argument("--steps", type=int, default=20)
-    s.add_argument("--rule", choices=("trapezoid", "left", "right"), default="trapezoid")
+                   default="integrated_gradients", help="attribution method")
+    s.add_argument("--steps", type=int, default=20, help="integrated-gradient steps")
+    s.add_argument("--rule", choices=("trapezoid", "left", "right"), default="trapezoid",
+                   help="quadrature rule of the integrated gradients")
+    s.add_argument("--no-smooth-output", action="store_true",
+                   help="plain trapezoid rule at the output: do not integrate the final Softplus exactly")
     s.add_argument("--no-kink-correction", action="store_true",
                    help="plain trapezoid rule: do not integrate downstream ReLU switching points exactly")
     s.add_argument("--reduce", choices=("space",), default=None, help="sum over space, keeping channels")
@@ -332,43 +799,138 @@ def build_parser() -> argparse.ArgumentParser:
     _model_recording_args(s)
     s.set_defaults(func=cmd_contributions)
 
-    s = sub.add_parser("decompose", help="contribution modes (CODEC): SAE on contributions, loadings over time",
-                       description="Contributions of hidden layers to each cell (split by sign, summed over space), "
-                                   "one sparse autoencoder per layer trained on training-block frames, modes and "
-                                   "their loadings on test repeat 0; written to a NetCDF file.")
+    s = parser("rf", "receptive fields: the recording's STA and the model's instantaneous RFs",
+               "The spike-triggered average of every cell (streamed over the training block, with the LN model's "
+               "binned nonlinearity; NetCDF group 'sta') and the model's instantaneous receptive fields, the "
+               "gradient of each cell's rate with respect to its stimulus window at every test frame, rank-1 "
+               "parts by default (the full IRFs of the sample are ~0.5 GB); streamed to a NetCDF file.")
     s.add_argument("--out", required=True, help="NetCDF file to write (.nc)")
-    s.add_argument("--layers", nargs="+", default=["layer1", "layer2"],
-                   help="one SAE per entry; 'layer1+layer2' concatenates layers (default: layer1 layer2)")
-    s.add_argument("--source", choices=("contributions", "activations"), default="contributions")
-    s.add_argument("--output", choices=("generator", "rate"), default="generator",
-                   help="explain each cell's pre-Softplus generator or its rate")
-    s.add_argument("--method", choices=("activation_x_gradient", "integrated_gradients"),
-                   default="activation_x_gradient")
+    s.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    s.add_argument("--frames", type=int, nargs=2, metavar=("START", "STOP"), default=None,
+                   help="response frames START..STOP-1 (default: test repeat 0)")
+    s.add_argument("--cells", type=int, nargs="+", default=None, help="cell ids (default: all)")
+    s.add_argument("--method", choices=("gradient", "integrated_gradients"), default="gradient",
+                   help="the local gradient, or integrated gradients from the mean-luminance window")
     s.add_argument("--steps", type=int, default=20, help="integrated-gradient steps")
-    s.add_argument("--fit-frames", type=int, default=4000, help="training-block frames the SAEs learn from")
-    s.add_argument("--sae", choices=("topk", "batchtopk", "relu", "codec"), default="topk")
-    s.add_argument("--k", type=int, default=3, help="active modes per sample (topk, batchtopk)")
-    s.add_argument("--expansion", type=float, default=2.0, help="modes per input feature")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--irf-crop", type=int, default=None, metavar="N",
+                   help="keep an N x N window of the IRFs around each cell's peak (the official display: 20)")
+    s.add_argument("--full", action="store_true", help="keep the full IRFs instead of their rank-1 parts")
+    s.add_argument("--no-sta", action="store_true", help="skip the spike-triggered average")
+    s.add_argument("--sta-block", choices=("train", "test", "other"), default="train",
+                   help="frames the STA averages over")
+    s.add_argument("--max-memory-gb", type=float, default=1.0, help="memory budget of one pass (GiB)")
+    _model_recording_args(s)
+    s.set_defaults(func=cmd_rf)
+
+    s = parser("decompose", help="contribution modes (CODEC): SAE on contributions, loadings over time",
+               description="CODEC: the contributions of hidden layers (integrated gradients, split by sign, summed "
+                           "over space) decomposed by one sparse autoencoder per layer into modes, with their loadings "
+                           "over the test frames; written to a NetCDF file. With no options this is the published "
+                           "retina run (preset 'paper': contributions to the surprisal of the population rate, "
+                           "CODEC's thresholded-sigmoid SAE with the official hyper-parameters); presets 'cells' and "
+                           "'local' give per-cell loadings. Options override the preset.")
+    s.add_argument("--out", required=True, help="NetCDF file to write (.nc)")
+    s.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    s.add_argument("--layers", nargs="+", default=["layer1", "layer2"],
+                   help="one SAE per entry; 'layer1+layer2' concatenates layers")
+    s.add_argument("--preset", choices=("paper", "cells", "local"), default="paper",
+                   help="starting settings: the paper's run, or per-cell modes by integrated gradients (cells) or "
+                        "activation x gradient (local)")
+    s.add_argument("--source", choices=("contributions", "activations"), default=None,
+                   help="decompose contributions or pre-nonlinearity activations (default: from the preset)")
+    s.add_argument("--target", choices=("surprisal", "cell", "sum"), default=None,
+                   help="what contributions explain: the population surprisal, each cell, or the summed rate "
+                        "(default: from the preset)")
+    s.add_argument("--output", choices=("rate", "generator"), default=None,
+                   help="explain the rate (after the Softplus) or the generator signal (default: from the preset)")
+    s.add_argument("--method", choices=("integrated_gradients", "activation_x_gradient"), default=None,
+                   help="attribution method (default: from the preset)")
+    s.add_argument("--steps", type=int, default=None, help="integrated-gradient steps (default: from the preset)")
+    s.add_argument("--sae", choices=("codec", "topk", "batchtopk", "relu"), default=None,
+                   help="SAE kind (default: from the preset)")
+    s.add_argument("--k", type=int, default=None, help="active modes per sample, topk/batchtopk (default: preset)")
+    s.add_argument("--expansion", default=None,
+                   help="modes per input feature, or 'default' for the SAE's own (default: from the preset)")
+    s.add_argument("--fit-on", dest="fit_on", choices=("analysed", "train"), default=None,
+                   help="train the SAEs on the analysed test frames or on training frames (default: preset)")
+    s.add_argument("--fit-frames", dest="n_fit_frames", type=int, default=None,
+                   help="training-block frames the SAEs learn from with --fit-on train (default: preset)")
+    s.add_argument("--seed", type=int, default=0, help="random seed")
     _model_recording_args(s)
     s.set_defaults(func=cmd_decompose)
 
-    s = sub.add_parser("demo", help="the main job on the shipped sample",
+    s = parser("convert", "convert a torch-deep-retina or openretina file to NWB (or a tdr model to ours)",
+               "Convert a recording in a lab HDF5 layout -- torch-deep-retina's <expt>/<stimulus>.h5 "
+               "(train/stimulus, train/response/binned, test/repeats) or an openretina data folder "
+               "(stimuli/*.npy + <session>.h5 with responses_<stimulus>) -- to an NWB file, or a "
+               "torch-deep-retina BNCNN checkpoint (.pt) to a retinacodec checkpoint.")
+    s.add_argument("source", metavar="IN", help="torch-deep-retina .h5, openretina folder or session file, or .pt")
+    s.add_argument("out", metavar="OUT", help="NWB file to write (.nwb), or .pt for a checkpoint")
+    s.add_argument("--format", choices=("auto", "tdr", "openretina"), default="auto", help="layout of IN")
+    s.add_argument("--frame-rate", type=float, metavar="HZ",
+                   help="frames per second (needed for openretina; tdr files without train/time)")
+    s.add_argument("--pixel-size-um", type=float, metavar="UM", help="stimulus pixel size on the retina in um")
+    s.add_argument("--test-stimuli", nargs="+", metavar="NAME",
+                   help="openretina: stimulus names forming the test block, each a repeat of one movie")
+    s.add_argument("--session", help="openretina: session (file stem) when the folder has several")
+    s.add_argument("--channel", type=int, help="openretina: colour channel to keep when the stimuli have several")
+    s.add_argument("--gap-s", type=float, default=1.0, help="pause placed between segments (s)")
+    s.add_argument("--normalization", type=float, nargs=2, metavar=("MEAN", "STD"),
+                   help="checkpoint: stimulus z-scoring statistics when the checkpoint has no norm_stats")
+    s.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    s.set_defaults(func=cmd_convert)
+
+    s = parser("figures", "draw every figure that saved results allow",
+               "Draw figures from saved results: the mode atoms (ON / OFF modes marked when the simulator's truth "
+               "is known), a mode's loading against the true drive it follows, the cell x mode correlation by "
+               "cluster, the paper's retina figure (rate, contribution rasters, two modes; IRF insets with --irf), "
+               "and with --recording the recording summary and predicted vs recorded rates. Prints each path.")
+    s.add_argument("modes", metavar="MODES", help="CODEC result from `retinacodec decompose --out` (.nc)")
+    s.add_argument("--irf", metavar="IRF", help="instantaneous receptive fields (.nc) covering the analysed frames")
+    s.add_argument("--recording", dest="nwb", metavar="REC", help="the NWB recording the modes were computed on")
+    s.add_argument("--truth", help="simulator truth NetCDF (default: <recording>_truth.nc if present)")
+    s.add_argument("--out", required=True, help="folder for the figures")
+    s.add_argument("--format", choices=("png", "svg", "pdf"), default="png", help="figure file format")
+    _reader_args(s)
+    s.set_defaults(func=cmd_figures)
+
+    s = parser("demo", help="the main job on the shipped sample",
                        description="Summarise the shipped sample, fit a model to it, evaluate it, and "
                                    "decompose it into contribution modes checked against the simulator's truth.")
     s.add_argument("--out", default="demo_out", help="folder for the outputs")
-    s.add_argument("--epochs", type=int, default=40)
-    s.add_argument("--device", default="cpu")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--epochs", type=int, default=40, help="most epochs of the fit")
+    s.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
+    s.add_argument("--seed", type=int, default=0, help="random seed")
     s.set_defaults(func=cmd_demo)
     return p
+
+
+def _prepare_outputs(args: argparse.Namespace) -> None:
+    """One rule for every command that writes: create missing folders, refuse to replace a file without --overwrite."""
+    out = {"simulate": args.__dict__.get("out"), "fit": args.__dict__.get("out"),
+           "evaluate": args.__dict__.get("figure"), "contributions": args.__dict__.get("out"),
+           "decompose": args.__dict__.get("out"), "convert": args.__dict__.get("out"),
+           "rf": args.__dict__.get("out")}.get(args.command)
+    if args.command == "demo":
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+    if out is None:
+        return
+    out = Path(out)
+    if out.exists() and not args.overwrite and not getattr(args, "resume", False):
+        raise FileExistsError(f"{out} already exists; pass --overwrite to replace it.")
+    out.parent.mkdir(parents=True, exist_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
     warnings.formatwarning = _fmt_warning
+    if not sys.stdout.isatty() and hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)  # logs show each line as it happens
     try:
+        if "recording" in args:
+            args.recording = _RecordingArg.of(args)
+        _prepare_outputs(args)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("retinacodec: interrupted", file=sys.stderr)
