@@ -8,7 +8,7 @@ The main entry points::
     scores = rc.evaluate(model, rec, truth)
 """
 
-from retinacodec import figures
+from retinacodec import figures, rf
 from retinacodec.attribution import Surprisal, contributions, contributions_for_recording, layer_contributions
 from retinacodec.checkpoint import load_model
 from retinacodec.codec import analyses, decompose, interventions, sae, save_modes
@@ -47,6 +47,7 @@ __all__ = [
     "preset_config",
     "read_nwb",
     "repeated_responses",
+    "rf",
     "sae",
     "save_modes",
     "simulate_retina",

@@ -23,6 +23,7 @@
 # ON pathway and an OFF pathway, and the simulator records each pathway's drive.
 
 # %%
+import os
 import warnings
 
 import matplotlib.pyplot as plt
@@ -34,8 +35,11 @@ import retinacodec as rc
 from retinacodec.codec import analyses, decompose, fit_modes
 from retinacodec.codec.interventions import ablate_each_mode, intervention_curves
 
+QUICK = os.environ.get("RETINACODEC_QUICK") == "1"  # the test suite runs a shorter version: fewer epochs and frames
 rec, truth = rc.load_sample()
 model = rc.load_sample_model()
+epochs = {"max_epochs": 150} if QUICK else {}
+frames_fit = {"n_fit_frames": 1500} if QUICK else {}
 
 # %% [markdown]
 # ## The paper's run
@@ -50,7 +54,7 @@ model = rc.load_sample_model()
 # %%
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
-    paper = decompose(model, rec, progress=False)
+    paper = decompose(model, rec, progress=False, **epochs)
 for w in caught:
     print("warning:", w.message)
 paper[["completeness_median", "completeness_max"]].to_dataframe()
@@ -67,7 +71,7 @@ paper[["n_latents", "n_modes", "r2", "r2_grand"]].to_dataframe()
 
 # %%
 x = paper["contributions"]
-population = fit_modes(x, x, ["layer1", "layer2"], sae="codec", open_fraction=0.05, progress=False)
+population = fit_modes(x, x, ["layer1", "layer2"], sae="codec", open_fraction=0.05, progress=False, **epochs)
 population[["n_modes", "l0", "r2", "r2_grand"]].to_dataframe()
 
 # %% [markdown]
@@ -95,8 +99,9 @@ fig = rc.figures.plot_cell_mode_correlation(clusters["r"], clusters, list(truth[
 # %%
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    modes = decompose(model, rec, ["layer1", "layer2"], preset="local", progress=False)
-    act_modes = decompose(model, rec, ["layer1", "layer2"], preset="local", source="activations", progress=False)
+    modes = decompose(model, rec, ["layer1", "layer2"], preset="local", progress=False, **frames_fit)
+    act_modes = decompose(model, rec, ["layer1", "layer2"], preset="local", source="activations", progress=False,
+                          **frames_fit)
 modes[["r2", "r2_grand", "l0", "n_modes", "completeness_median"]].to_dataframe()
 
 # %% [markdown]

@@ -183,7 +183,8 @@ def fit_modes(fit_features: xr.DataArray, features: xr.DataArray, layers: Sequen
         estimator.fit(fit_features.values[..., cols].reshape(-1, cols.size))
         if estimator.modes_.shape[0] == 0:
             hint = ("no code ever passed the threshold (its gate has no gradient); open_fraction=0.05 starts some "
-                    "codes open, and preset='cells' is ours" if sae == "codec" else "try more epochs or samples")
+                    "codes open, and presets 'cells' and 'local' are ours" if sae == "codec"
+                    else "try more epochs or samples")
             warnings.warn(f"the {sae!r} SAE of {'+'.join(group)} kept no mode on {estimator.train_indices_.size} "
                           f"samples: {hint}.", stacklevel=2)
         codes.append(estimator.transform(features.values[..., cols].reshape(-1, cols.size)))
