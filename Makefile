@@ -23,7 +23,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check retinacodec tests benchmarks tutorials
-	$(PY) -m pytest -n 2 -q -rs --durations=10
+	$(PY) -m pytest -n 2 --dist loadgroup -q -rs --durations=10
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -n 2 -q -m "not slow"

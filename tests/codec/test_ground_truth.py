@@ -20,7 +20,8 @@ import retinacodec as rc
 from retinacodec.codec import analyses, decompose
 from retinacodec.codec.interventions import ablate_each_mode, intervention_curves
 
-pytestmark = pytest.mark.slow
+# one worker computes the module's fixtures once (make test runs pytest-xdist with --dist loadgroup)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("sample_ground_truth")]
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def cell_modes(sample):
     model, rec, _ = sample
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # activation x gradient does not add up; the warning is tested elsewhere
-        return decompose(model, rec, preset="local", progress=False)
+        return decompose(model, rec, ["layer1"], preset="local", progress=False)
 
 
 def _drives(truth: xr.Dataset, frames: np.ndarray) -> xr.DataArray:
@@ -63,7 +64,7 @@ def test_paper_preset_contributions_add_up(sample):
     model, rec, _ = sample
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the official SAE may keep no mode on the sample (its own test)
-        ds = decompose(model, rec, progress=False)
+        ds = decompose(model, rec, progress=False, max_epochs=1)  # the SAE's training does not enter completeness
     assert ds.attrs["target"] == "surprisal" and ds["loadings"].dims == ("frame", "mode")
     assert (ds["completeness_median"] <= 1e-4).all(), ds["completeness_median"].values
 
