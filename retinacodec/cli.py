@@ -352,7 +352,6 @@ def _demo_modes(model, rec, truth, out: Path):  # noqa: ANN001, ANN202
 
     from retinacodec.codec import decompose, save_modes
     from retinacodec.codec.analyses import match_pathways
-    from retinacodec.figures import plot_mode_atoms, save_figure
 
     print("\n== CODEC as published (preset 'paper'): integrated gradients to the surprisal of the population rate, "
           "CODEC's SAE with the official hyper-parameters")
@@ -365,9 +364,7 @@ def _demo_modes(model, rec, truth, out: Path):  # noqa: ANN001, ANN202
         warnings.simplefilter("ignore")  # activation x gradient does not add up to F(x) - F(x0); printed below
         modes = decompose(model, rec, ["layer1", "layer2"], preset="local")
     save_modes(modes, out / "modes.nc")
-    save_figure(plot_mode_atoms(modes), out / "mode_atoms.png")
     _print_modes(modes, out / "modes.nc")
-    print(f"wrote {out / 'mode_atoms.png'}")
     drives = xr.concat([truth["on_drive"], truth["off_drive"]], dim=xr.DataArray(["on", "off"], dims="pathway"))
     match = match_pathways(modes["loadings"], drives.sel(frame=modes["frame"].values))
     print("ON-OFF cells: the mode that best follows each true pathway drive (Pearson r over the test clip)")
