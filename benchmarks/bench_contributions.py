@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from retinacodec.attribution import contributions
-from retinacodec.models import BNCNN, preset_config
+from retinacodec.model.bncnn import BNCNN, preset_config
 
 N_CELLS, SIZE, HISTORY, STEPS = 16, 50, 40, 20
 

@@ -20,7 +20,7 @@ and 16/16 on the 20×20 sample, where 15/11 does not fit.
 Scores (per cell, median printed), on every test frame both models predict (frames with a full history):
   r_truth  Pearson r of the prediction with the simulator's noise-free rate (``truth["rate"]``)
   r_avg    Pearson r with the trial-averaged recorded response
-  FEVE     fraction of explainable variance explained (retinacodec.metrics.feve)
+  FEVE     fraction of explainable variance explained (retinacodec.model.metrics.feve)
 Wall time is the fit alone (data preparation excluded on both sides); parameters are trainable ones.
 
 Usage: python benchmarks/bench_fit_vs_openretina.py [--datasets sample sim50] [--minutes 6] [--threads 1]
@@ -79,7 +79,7 @@ def _export(rec, truth, path: Path) -> dict:  # noqa: ANN001
 
 
 def _fit_ours(rec, minutes: float, seed: int) -> tuple[object, float]:  # noqa: ANN001
-    from retinacodec.training import fit
+    from retinacodec.model.training import fit
 
     start = time.perf_counter()
     model = fit(rec, seed=seed, max_minutes=minutes, progress=False)
@@ -88,7 +88,7 @@ def _fit_ours(rec, minutes: float, seed: int) -> tuple[object, float]:  # noqa: 
 
 def _scores(pred_hz: np.ndarray, test: dict, fps: float) -> dict:
     """Median r with the true rate, r with the trial average and FEVE over the scored test frames."""
-    from retinacodec.metrics import feve, pearson_per_cell
+    from retinacodec.model.metrics import feve, pearson_per_cell
 
     keep = slice(CONTEXT_FRAMES - 1, None)
     pred = pred_hz[keep]
@@ -103,7 +103,7 @@ def _scores(pred_hz: np.ndarray, test: dict, fps: float) -> dict:
 def run_benchmark(args: argparse.Namespace) -> None:
     import torch
 
-    from retinacodec.evaluation import predict
+    from retinacodec.model.evaluation import predict
 
     torch.set_num_threads(args.threads)
     python = Path(args.openretina_python)

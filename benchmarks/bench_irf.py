@@ -37,11 +37,11 @@ import numpy as np
 import torch
 
 import retinacodec as rc
-from retinacodec.models import BNCNN, preset_config
+from retinacodec.model.bncnn import BNCNN, preset_config
+from retinacodec.model.windows import Normalization, valid_targets
 from retinacodec.recording import make_recording
 from retinacodec.rf import instantaneous_rf
 from retinacodec.rf.stimulus import window_batch
-from retinacodec.windows import Normalization, valid_targets
 
 HISTORY, FULL_CELLS, FULL_SIZE = 40, 16, 50
 

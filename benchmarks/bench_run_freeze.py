@@ -36,10 +36,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from lab_nwb import write_lab_nwb  # noqa: E402
 
-from retinacodec.checkpoint import load_model  # noqa: E402
-from retinacodec.evaluation import predict  # noqa: E402
 from retinacodec.io import read_nwb  # noqa: E402
-from retinacodec.metrics import pearson_per_cell  # noqa: E402
+from retinacodec.model.checkpoint import load_model  # noqa: E402
+from retinacodec.model.evaluation import predict  # noqa: E402
+from retinacodec.model.metrics import pearson_per_cell  # noqa: E402
 from retinacodec.recording import repeated_responses  # noqa: E402
 from retinacodec.simulate import simulate_run_freeze  # noqa: E402
 

@@ -43,10 +43,10 @@ from retinacodec.attribution import contributions_for_recording, layer_contribut
 from retinacodec.codec.sae import CodecSAE, ReLUSAE, TopKSAE, code_statistics, r2_score
 from retinacodec.codec.sae.base import split_samples
 from retinacodec.device import resolve_device
-from retinacodec.models import BNCNN
+from retinacodec.model.bncnn import BNCNN
+from retinacodec.model.training import fit
+from retinacodec.model.windows import WindowedData
 from retinacodec.simulate import simulate_retina
-from retinacodec.training import fit
-from retinacodec.windows import WindowedData
 
 
 def contribution_matrix(model: BNCNN, rec: xr.Dataset, frames: np.ndarray, layers: list[str]) -> np.ndarray:

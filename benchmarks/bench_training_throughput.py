@@ -23,10 +23,10 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from retinacodec.device import resolve_device
-from retinacodec.models import BNCNN, preset_config
+from retinacodec.model.bncnn import BNCNN, preset_config
+from retinacodec.model.training import train_epoch
+from retinacodec.model.windows import WindowedData
 from retinacodec.recording import make_recording
-from retinacodec.training import train_epoch
-from retinacodec.windows import WindowedData
 
 HISTORY, SIZE, N_CELLS = 40, 50, 16
 

@@ -10,16 +10,13 @@ The main entry points::
 
 from retinacodec import figures, rf
 from retinacodec.attribution import Surprisal, contributions, contributions_for_recording, layer_contributions
-from retinacodec.checkpoint import load_model
 from retinacodec.codec import analyses, decompose, interventions, sae, save_modes
 from retinacodec.codec.interventions import intervention_curves
-from retinacodec.evaluation import evaluate, predict
 from retinacodec.io import read_nwb, stimulus_names, write_nwb
-from retinacodec.models import BNCNN, BNCNNConfig, preset_config
+from retinacodec.model import BNCNN, BNCNNConfig, evaluate, fit, load_model, predict, preset_config
 from retinacodec.recording import block_frames, make_recording, repeated_responses, validate_recording
 from retinacodec.sample import load_sample, load_sample_model
 from retinacodec.simulate import simulate_retina
-from retinacodec.training import fit
 
 __version__ = "0.1.0"
 

@@ -59,7 +59,7 @@ def _read(path: str, stimulus: str | None = None):  # noqa: ANN202
         options.update(Preprocessing.from_json(model.metadata.get("preprocessing")))
     rec = read_nwb(str(path), stimulus=stimulus, **options)
     if model is not None:
-        from retinacodec.evaluation import check_compatible
+        from retinacodec.model.evaluation import check_compatible
 
         check_compatible(model, rec)
     return rec
@@ -69,7 +69,7 @@ def _load(path: str, device: str = "cpu"):  # noqa: ANN202
     """A checkpoint's model; says so when MODEL is a recording (swapped arguments)."""
     import h5py
 
-    from retinacodec.checkpoint import load_model
+    from retinacodec.model.checkpoint import load_model
 
     if Path(path).is_file() and h5py.is_hdf5(path):
         raise ValueError(
@@ -208,7 +208,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def _architecture(args: argparse.Namespace, rec):  # noqa: ANN001, ANN202
     """The BNCNNConfig that ``fit`` builds from the preset and the --kernels/--channels/--history flags."""
-    from retinacodec.models import preset_config
+    from retinacodec.model.bncnn import preset_config
 
     overrides = {k: tuple(v) for k, v in (("kernel_sizes", args.kernels), ("channels", args.channels)) if v}
     size = (rec.sizes["y"], rec.sizes["x"])
@@ -226,7 +226,7 @@ def _describe_architecture(config, frame_rate_hz: float, chosen: bool) -> str:  
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from retinacodec.training import fit
+    from retinacodec.model.training import fit
 
     if args.epochs < 1:
         raise ValueError(f"--epochs must be >= 1; got {args.epochs}.")
@@ -277,7 +277,7 @@ def _evaluation_table(scores) -> str:  # noqa: ANN001
 
 
 def _evaluate_and_report(model, rec, truth, as_json: bool, figure: str | None) -> None:  # noqa: ANN001
-    from retinacodec.evaluation import evaluate
+    from retinacodec.model.evaluation import evaluate
 
     scores = evaluate(model, rec, truth)
     if as_json:
@@ -293,8 +293,8 @@ def _evaluate_and_report(model, rec, truth, as_json: bool, figure: str | None) -
 
 def _prediction_figure(model, rec, truth, scores, path: str) -> None:  # noqa: ANN001
     """Predicted vs recorded traces: the trial mean of the test repeats, else single trials of held-out frames."""
-    from retinacodec.evaluation import predict
     from retinacodec.figures import plot_prediction, save_figure
+    from retinacodec.model.evaluation import predict
     from retinacodec.recording import repeated_responses
 
     fps = float(rec.attrs["frame_rate_hz"])
@@ -324,8 +324,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from retinacodec.figures import plot_recording, save_figure
+    from retinacodec.model.training import fit
     from retinacodec.sample import load_sample, sample_paths
-    from retinacodec.training import fit
 
     out = Path(args.out)
     from retinacodec.io import stimulus_names
@@ -551,7 +551,7 @@ def _prediction_from_rates(modes, rec, truth):  # noqa: ANN001, ANN202
     import xarray as xr
 
     from retinacodec.figures import plot_prediction
-    from retinacodec.metrics import feve, pearson_per_cell
+    from retinacodec.model.metrics import feve, pearson_per_cell
     from retinacodec.recording import repeated_responses
 
     fps = float(rec.attrs["frame_rate_hz"])
@@ -632,8 +632,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 def _convert_checkpoint(args: argparse.Namespace, src: Path, out: Path) -> int:
     """A torch-deep-retina BNCNN checkpoint → a retinacodec checkpoint (``load_model`` reads it)."""
-    from retinacodec.checkpoint import save_checkpoint
-    from retinacodec.tdr_checkpoint import load_tdr_model
+    from retinacodec.model.checkpoint import save_checkpoint
+    from retinacodec.model.tdr_checkpoint import load_tdr_model
 
     if out.suffix not in (".pt", ".pth"):
         raise ValueError(f"{src} is a model checkpoint; OUT must be a retinacodec checkpoint (.pt), not {out.name}.")

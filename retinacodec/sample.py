@@ -67,10 +67,10 @@ def load_sample_model(device: str = "cpu"):  # noqa: ANN201 (a BNCNN; imported l
 
     Returns
     -------
-    retinacodec.models.BNCNN
+    retinacodec.model.bncnn.BNCNN
         In eval mode, with its stimulus normalisation and metadata.
     """
-    from retinacodec.checkpoint import load_model
+    from retinacodec.model.checkpoint import load_model
 
     path = sample_paths()[0].with_name(f"{SAMPLE_NAME}_model.pt")
     if not path.exists():

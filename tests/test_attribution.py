@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from retinacodec.attribution import Surprisal, contributions, layer_contributions
-from retinacodec.models import BNCNN, preset_config
+from retinacodec.model.bncnn import BNCNN, preset_config
 
 captum_attr = pytest.importorskip("captum.attr")
 

@@ -7,9 +7,9 @@ import xarray as xr
 from retinacodec.attribution import contributions_for_recording
 from retinacodec.cli import main
 from retinacodec.io import write_nwb
-from retinacodec.models import BNCNNConfig
+from retinacodec.model.bncnn import BNCNNConfig
+from retinacodec.model.training import fit
 from retinacodec.recording import make_recording
-from retinacodec.training import fit
 
 HISTORY = 8
 

@@ -205,9 +205,9 @@ def test_evaluate_without_repeats_gives_strict_json_and_a_figure(other_nwb, tmp_
 
 def test_unreliable_cells_get_a_feve_warning(small_nwb, small_model):
     """Once: FEVE 1.775 for a cell of reliability 0.098, without a warning."""
-    from retinacodec.checkpoint import load_model
-    from retinacodec.evaluation import evaluate
     from retinacodec.io import read_nwb
+    from retinacodec.model.checkpoint import load_model
+    from retinacodec.model.evaluation import evaluate
 
     rec = read_nwb(small_nwb)
     noise = np.random.default_rng(0).poisson(0.2, rec.sizes["frame"])
@@ -230,7 +230,7 @@ def test_architecture_and_reshaping_flags_reach_the_model_and_evaluate(small_nwb
     assert main(["fit", str(small_nwb), "--out", str(model), "--epochs", "1", "--batch-size", "64", "--crop", "2", "2",
                  "12", "12", "--kernels", "5", "3", "--channels", "4", "6", "--history", "20"]) == 0
     assert "kernels 5, 3 and channels 4, 6 for a 12x12 px stimulus; history 20 frames" in capsys.readouterr().out
-    from retinacodec.checkpoint import load_model
+    from retinacodec.model.checkpoint import load_model
 
     fitted = load_model(model)
     assert fitted.config.kernel_sizes == (5, 3) and fitted.config.channels == (4, 6) and fitted.config.history == 20

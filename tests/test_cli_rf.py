@@ -7,12 +7,12 @@ import pytest
 import torch
 import xarray as xr
 
-from retinacodec.checkpoint import save_checkpoint
 from retinacodec.cli import main
 from retinacodec.io import write_nwb
-from retinacodec.models import BNCNN, preset_config
+from retinacodec.model.bncnn import BNCNN, preset_config
+from retinacodec.model.checkpoint import save_checkpoint
+from retinacodec.model.windows import Normalization
 from retinacodec.simulate import simulate_retina
-from retinacodec.windows import Normalization
 
 
 @pytest.fixture(scope="module")

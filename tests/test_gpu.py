@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from retinacodec.evaluation import evaluate
-from retinacodec.models import BNCNNConfig
+from retinacodec.model.bncnn import BNCNNConfig
+from retinacodec.model.evaluation import evaluate
+from retinacodec.model.training import fit
 from retinacodec.simulate import simulate_retina
-from retinacodec.training import fit
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -29,7 +29,7 @@ def test_fit_on_cuda_matches_cpu_quality(rec_truth, tmp_path):
 
 
 def test_load_model_onto_cuda(rec_truth, tmp_path):
-    from retinacodec.checkpoint import load_model
+    from retinacodec.model.checkpoint import load_model
 
     rec, _ = rec_truth
     cfg = BNCNNConfig(n_cells=3, input_size=(16, 16), kernel_sizes=(7, 5))
@@ -41,7 +41,7 @@ def test_load_model_onto_cuda(rec_truth, tmp_path):
 
 def test_contributions_on_cuda_equal_cpu():
     from retinacodec.attribution import contributions
-    from retinacodec.models import BNCNN
+    from retinacodec.model.bncnn import BNCNN
 
     torch.manual_seed(0)
     model = BNCNN(BNCNNConfig(n_cells=3, input_size=(16, 16), kernel_sizes=(7, 5))).eval()

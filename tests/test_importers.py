@@ -1,7 +1,7 @@
 """Importers of lab layouts: torch-deep-retina h5 recordings and BNCNN checkpoints, openretina HDF5 folders.
 
 The fixtures write small files in each layout from its documented structure (see the module
-docstrings of retinacodec.io.tdr, retinacodec.io.openretina and retinacodec.tdr_checkpoint).
+docstrings of retinacodec.io.tdr, retinacodec.io.openretina and retinacodec.model.tdr_checkpoint).
 """
 
 from __future__ import annotations
@@ -15,9 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from retinacodec.attribution import contributions, layer_contributions
-from retinacodec.checkpoint import CheckpointError, load_model
 from retinacodec.cli import main
-from retinacodec.evaluation import evaluate
 from retinacodec.io import (
     RecordingError,
     RecordingWarning,
@@ -27,8 +25,10 @@ from retinacodec.io import (
     read_tdr,
     recording_format,
 )
-from retinacodec.models import BNCNNConfig
-from retinacodec.tdr_checkpoint import load_tdr_model
+from retinacodec.model.bncnn import BNCNNConfig
+from retinacodec.model.checkpoint import CheckpointError, load_model
+from retinacodec.model.evaluation import evaluate
+from retinacodec.model.tdr_checkpoint import load_tdr_model
 
 torch.set_num_threads(1)
 

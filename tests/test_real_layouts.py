@@ -9,9 +9,9 @@ import xarray as xr
 from lab_nwb import write_lab_nwb
 
 from retinacodec.cli import main
-from retinacodec.evaluation import predict
 from retinacodec.io import RecordingError, RecordingWarning, inspect_nwb, read_nwb
 from retinacodec.io.blocks import label_frames
+from retinacodec.model.evaluation import predict
 from retinacodec.recording import repeated_responses
 from retinacodec.simulate import simulate_run_freeze
 
@@ -104,7 +104,7 @@ def test_repeated_responses_join_with_predictions_on_frame(run_freeze, tmp_path)
     first = np.flatnonzero(rec["repeat"].values == 0)
     np.testing.assert_array_equal(reps["frame"].values, first)
     np.testing.assert_array_equal(reps["offset"].values, np.arange(FREEZE))
-    from retinacodec.training import fit
+    from retinacodec.model.training import fit
 
     model = fit(rec, epochs=1, seed=0, progress=False)
     pred = predict(model, rec, reps["frame"].values[model.config.history - 1 :])
@@ -132,7 +132,7 @@ def test_cli_info_fit_evaluate_with_no_options(run_freeze, tmp_path, capsys):
 @pytest.mark.parametrize(("side", "kernels"), [(1, (1, 1)), (5, (1, 1)), (10, (3, 3)), (20, (9, 7)), (30, (13, 9)),
                                                (39, (15, 11)), (40, (15, 11)), (50, (15, 11)), (100, (15, 11))])
 def test_kernel_sizes_follow_the_stimulus_size(side, kernels):
-    from retinacodec.models import BNCNNConfig, auto_kernel_sizes, preset_config
+    from retinacodec.model.bncnn import BNCNNConfig, auto_kernel_sizes, preset_config
 
     assert auto_kernel_sizes((side, side + 7)) == kernels
     config = preset_config("auto", n_cells=2, input_size=(side, side))

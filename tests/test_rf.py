@@ -6,7 +6,8 @@ import torch
 import xarray as xr
 
 import retinacodec as rc
-from retinacodec.models import BNCNN, BNCNNConfig
+from retinacodec.model.bncnn import BNCNN, BNCNNConfig
+from retinacodec.model.windows import Normalization, WindowedData
 from retinacodec.recording import make_recording
 from retinacodec.rf import (
     active_combinations,
@@ -22,7 +23,6 @@ from retinacodec.rf import (
 )
 from retinacodec.rf.stem import StemTranspose
 from retinacodec.rf.stimulus import window_batch
-from retinacodec.windows import Normalization, WindowedData
 
 torch.set_num_threads(1)
 H = 8  # history of the small models and recordings
@@ -152,7 +152,7 @@ def test_sta_streams_the_brute_force_average_and_finds_ln_cells():
     assert list(polarity_and_latency(r["spatial"], r["temporal"])["polarity_label"].values) == ["ON", "OFF"]
     rate = ds["rate"].values  # the LN nonlinearity (softplus) rises with the generator signal
     assert np.all(np.diff(rate, axis=1)[:, 2:] > -0.5) and np.all(rate[:, -1] > 3 * rate[:, 0])
-    assert rc.training.rf_centres(rec, history=H) == [(3.0, 4.0), (6.0, 6.0)]
+    assert rc.rf.rf_centres(rec, history=H) == [(3.0, 4.0), (6.0, 6.0)]
     with pytest.raises(ValueError, match="history"):
         sta(rec.isel(frame=slice(0, 5)), history=H)
 

@@ -108,7 +108,7 @@ fig = rc.figures.plot_prediction(pred, recorded, scores, true_rate)
 import tempfile
 from pathlib import Path
 
-from retinacodec.checkpoint import save_checkpoint
+from retinacodec.model import save_checkpoint
 
 path = Path(tempfile.mkdtemp()) / "model.pt"
 save_checkpoint(path, quick, quick.normalization, metadata=quick.metadata)

@@ -31,8 +31,8 @@ import pandas as pd
 import xarray as xr
 
 import retinacodec as rc
+from retinacodec.model import WindowedData
 from retinacodec.rf import fit_ellipse, instantaneous_rf, mode_combination_irfs, polarity_and_latency, rank1, sta
-from retinacodec.windows import WindowedData
 
 QUICK = os.environ.get("RETINACODEC_QUICK") == "1"  # the test suite runs a shorter version
 rec, truth = rc.load_sample()

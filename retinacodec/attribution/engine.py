@@ -72,7 +72,7 @@ def _check_inputs(model: nn.Module, inputs: torch.Tensor | np.ndarray, device: t
         if tuple(x.shape[1:]) != expected:
             raise ValueError(
                 f"the model expects inputs of shape (batch, {', '.join(map(str, expected))}) = (batch, history, ny, "
-                f"nx); got {tuple(x.shape)}. Build stimulus windows with retinacodec.windows.WindowedData."
+                f"nx); got {tuple(x.shape)}. Build stimulus windows with retinacodec.model.WindowedData."
             )
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.get_default_dtype())
     return x.to(device=device, dtype=dtype)

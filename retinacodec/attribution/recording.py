@@ -18,9 +18,9 @@ from tqdm.auto import tqdm
 
 from retinacodec.atomic import atomic_path
 from retinacodec.attribution.engine import contributions
-from retinacodec.models import BNCNN
+from retinacodec.model.bncnn import BNCNN
+from retinacodec.model.windows import WindowedData
 from retinacodec.recording import validate_recording
-from retinacodec.windows import WindowedData
 
 __all__ = ["contributions_for_recording"]
 

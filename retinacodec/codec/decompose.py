@@ -39,10 +39,10 @@ from retinacodec.codec.features import activation_features, attribution_model, c
 from retinacodec.codec.presets import CodecConfig, resolve_config
 from retinacodec.codec.sae import CodecSAE, ReLUSAE, TopKSAE
 from retinacodec.codec.sae.base import BaseSAE
-from retinacodec.models import BNCNN
+from retinacodec.model.bncnn import BNCNN
+from retinacodec.model.training import predict_targets
+from retinacodec.model.windows import WindowedData
 from retinacodec.recording import validate_recording
-from retinacodec.training import predict_targets
-from retinacodec.windows import WindowedData
 
 __all__ = ["COMPLETENESS_WARNING", "SAE_KINDS", "decompose", "fit_modes", "make_sae", "reconstruct", "save_modes"]
 

@@ -19,9 +19,9 @@ from retinacodec.attribution import contributions_for_recording
 from retinacodec.attribution.hooks import prepared, resolve_layers
 from retinacodec.attribution.targets import TargetSpec
 from retinacodec.device import resolve_device
-from retinacodec.models import BNCNN
+from retinacodec.model.bncnn import BNCNN
+from retinacodec.model.windows import WindowedData
 from retinacodec.recording import validate_recording
-from retinacodec.windows import WindowedData
 
 __all__ = ["OUTPUTS", "SIGNS", "activation_features", "attribution_model", "contribution_features",
            "pre_nonlinearity"]

@@ -38,8 +38,8 @@ from torch import nn
 from retinacodec.attribution import contributions
 from retinacodec.attribution.hooks import prepared, resolve_layers
 from retinacodec.codec.features import SIGNS, attribution_model, pre_nonlinearity
-from retinacodec.models import BNCNN
-from retinacodec.windows import WindowedData
+from retinacodec.model.bncnn import BNCNN
+from retinacodec.model.windows import WindowedData
 
 __all__ = ["GRANULARITIES", "PERCENTS", "ablate_each_mode", "channel_scores", "default_frame_sets",
            "intervention_curves", "masked", "selectivity", "unit_scores"]

@@ -157,7 +157,7 @@ class BNCNNConfig:
         if self.readout == "conv" and len(self.cell_positions) != self.n_cells:
             raise ValueError(
                 f"readout='conv' needs one (y, x) RF centre per cell ({self.n_cells}); got "
-                f"{len(self.cell_positions)}. Estimate them with retinacodec.training.rf_centres()."
+                f"{len(self.cell_positions)}. Estimate them with retinacodec.rf.rf_centres()."
             )
         size = self.hidden_sizes()[-1]
         if min(size) < 1:

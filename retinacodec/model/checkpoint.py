@@ -16,8 +16,8 @@ import torch
 
 from retinacodec.atomic import atomic_path
 from retinacodec.device import resolve_device
-from retinacodec.models import BNCNN, BNCNNConfig
-from retinacodec.windows import Normalization
+from retinacodec.model.bncnn import BNCNN, BNCNNConfig
+from retinacodec.model.windows import Normalization
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "CheckpointError", "save_checkpoint", "read_checkpoint", "load_model"]
 

@@ -8,11 +8,11 @@ import numpy as np
 import torch
 import xarray as xr
 
-from retinacodec.metrics import feve, pearson_per_cell, split_half_reliability
-from retinacodec.models import BNCNN
+from retinacodec.model.bncnn import BNCNN
+from retinacodec.model.metrics import feve, pearson_per_cell, split_half_reliability
+from retinacodec.model.training import predict_targets
+from retinacodec.model.windows import WindowedData
 from retinacodec.recording import repeated_responses, validate_recording
-from retinacodec.training import predict_targets
-from retinacodec.windows import WindowedData
 
 __all__ = ["MAX_FEVE", "MIN_RELIABILITY", "check_compatible", "predict", "evaluate"]
 

@@ -1,4 +1,4 @@
-"""Import a BNCNN trained with torch-deep-retina as a :class:`~retinacodec.models.BNCNN`.
+"""Import a BNCNN trained with torch-deep-retina as a :class:`~retinacodec.model.bncnn.BNCNN`.
 
 torch-deep-retina saves a checkpoint as a ``torch.save`` dict with ``model_type``
 (``"BNCNN"``), ``model_state_dict``, the constructor arguments in ``model_hyps`` (or
@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from retinacodec.checkpoint import CheckpointError
 from retinacodec.device import resolve_device
-from retinacodec.models import BNCNN, BNCNNConfig
-from retinacodec.windows import Normalization
+from retinacodec.model.bncnn import BNCNN, BNCNNConfig
+from retinacodec.model.checkpoint import CheckpointError
+from retinacodec.model.windows import Normalization
 
 __all__ = ["TDR_MODULES", "load_tdr_model", "tdr_config", "tdr_state_dict"]
 

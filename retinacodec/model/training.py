@@ -1,9 +1,9 @@
-"""Fitting a :class:`~retinacodec.models.BNCNN` to a recording (METHODS.md §1).
+"""Fitting a :class:`~retinacodec.model.bncnn.BNCNN` to a recording (METHODS.md §1).
 
 Poisson negative log-likelihood on binned counts, Adam with L2 weight decay on the
 convolution and readout weights (1e-3), an L1 penalty on the predicted rates (1e-4),
 ReduceLROnPlateau and early stopping on the validation correlation. Validation targets are
-whole contiguous chunks of the training block (:func:`retinacodec.windows.split_blocks`).
+whole contiguous chunks of the training block (:func:`retinacodec.model.windows.split_blocks`).
 Each improvement is checkpointed atomically and training resumes from the checkpoint.
 """
 
@@ -24,15 +24,14 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from retinacodec.checkpoint import read_checkpoint, save_checkpoint
 from retinacodec.device import resolve_device
-from retinacodec.metrics import pearson_per_cell
-from retinacodec.models import BNCNN, BNCNNConfig, preset_config
+from retinacodec.model.bncnn import BNCNN, BNCNNConfig, preset_config
+from retinacodec.model.checkpoint import read_checkpoint, save_checkpoint
+from retinacodec.model.metrics import pearson_per_cell
+from retinacodec.model.windows import WindowedData, split_blocks
 from retinacodec.recording import validate_recording
-from retinacodec.rf.sta import sta, sta_centres
-from retinacodec.windows import WindowedData, split_blocks
 
-__all__ = ["FitOptions", "fit", "predict_targets", "rf_centres", "seed_everything", "train_epoch"]
+__all__ = ["FitOptions", "fit", "predict_targets", "seed_everything", "train_epoch"]
 
 
 @dataclass
@@ -82,29 +81,6 @@ def seed_everything(seed: int) -> np.random.Generator:
     """Seed torch (CPU and CUDA) and return a numpy Generator for the same seed."""
     torch.manual_seed(seed)
     return np.random.default_rng(seed)
-
-
-def rf_centres(recording: xr.Dataset, history: int = 40) -> list[tuple[float, float]]:
-    """Receptive-field centres from the spike-triggered average of the training block.
-
-    The STA is accumulated in one streaming pass (:func:`retinacodec.rf.sta`), so memory
-    does not grow with the recording.
-
-    Parameters
-    ----------
-    recording : xarray.Dataset
-        A Recording.
-    history : int
-        Lags searched, in frames.
-
-    Returns
-    -------
-    list of (float, float)
-        ``(y, x)`` in pixels of the pixel with the largest |STA| at its strongest lag, one
-        per cell (the frame's centre for a cell without spikes).
-    """
-    filters = sta(recording, history, nonlinearity=False)["sta"]
-    return [(float(y), float(x)) for y, x in sta_centres(filters)]
 
 
 def _weight_decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -233,8 +209,8 @@ def fit(
         A Recording with a ``train`` block.
     preset : str
         Architecture preset when ``config`` is None: ``"auto"`` (kernel sizes chosen from
-        the stimulus size by :func:`retinacodec.models.auto_kernel_sizes`; full field gives
-        a temporal-only model) or one of :data:`retinacodec.models.PRESETS`.
+        the stimulus size by :func:`retinacodec.model.bncnn.auto_kernel_sizes`; full field gives
+        a temporal-only model) or one of :data:`retinacodec.model.bncnn.PRESETS`.
     config : BNCNNConfig, optional
         Full architecture; overrides ``preset``.
     options : FitOptions, optional

@@ -4,7 +4,7 @@ from retinacodec.rf.ellipse import centre_polarity, fit_ellipse, polarity_and_la
 from retinacodec.rf.irf import instantaneous_rf
 from retinacodec.rf.lowrank import rank1
 from retinacodec.rf.modes import active_combinations, mode_combination_irfs, mode_map, select_spaced
-from retinacodec.rf.sta import sta, sta_centres
+from retinacodec.rf.sta import rf_centres, sta, sta_centres
 
 __all__ = [
     "active_combinations",
@@ -15,6 +15,7 @@ __all__ = [
     "mode_map",
     "polarity_and_latency",
     "rank1",
+    "rf_centres",
     "select_spaced",
     "sta",
     "sta_centres",

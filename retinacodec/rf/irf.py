@@ -25,11 +25,11 @@ from retinacodec.attribution.engine import CPU_PASS_BYTES, _probe
 from retinacodec.attribution.hooks import model_device, prepared
 from retinacodec.attribution.recording import _append
 from retinacodec.device import resolve_device
+from retinacodec.model.windows import valid_targets
 from retinacodec.recording import validate_recording
 from retinacodec.rf.gradients import METHODS, InputGradients
 from retinacodec.rf.lowrank import rank1_arrays
 from retinacodec.rf.stimulus import lag_coordinate, window_batch
-from retinacodec.windows import valid_targets
 
 __all__ = ["METHODS", "instantaneous_rf"]
 

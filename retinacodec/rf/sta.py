@@ -15,11 +15,11 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
+from retinacodec.model.windows import Normalization, valid_targets
 from retinacodec.recording import block_frames, validate_recording
 from retinacodec.rf.stimulus import lag_coordinate, streamed_normalization
-from retinacodec.windows import Normalization, valid_targets
 
-__all__ = ["sta", "sta_centres"]
+__all__ = ["rf_centres", "sta", "sta_centres"]
 
 
 def _chunks(targets: np.ndarray, chunk_size: int) -> list[tuple[int, int]]:
@@ -186,3 +186,26 @@ def sta_centres(filters: xr.DataArray) -> np.ndarray:
     out = np.stack([y, x], axis=1).astype(np.float64)
     out[f.reshape(f.shape[0], -1).max(axis=1) == 0] = ((ny - 1) / 2, (nx - 1) / 2)
     return out
+
+
+def rf_centres(recording: xr.Dataset, history: int = 40) -> list[tuple[float, float]]:
+    """Receptive-field centres from the spike-triggered average of the training block.
+
+    The STA is accumulated in one streaming pass (:func:`sta`), so memory
+    does not grow with the recording.
+
+    Parameters
+    ----------
+    recording : xarray.Dataset
+        A Recording.
+    history : int
+        Lags searched, in frames.
+
+    Returns
+    -------
+    list of (float, float)
+        ``(y, x)`` in pixels of the pixel with the largest |STA| at its strongest lag, one
+        per cell (the frame's centre for a cell without spikes).
+    """
+    filters = sta(recording, history, nonlinearity=False)["sta"]
+    return [(float(y), float(x)) for y, x in sta_centres(filters)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from retinacodec.windows import Normalization
+from retinacodec.model.windows import Normalization
 
 __all__ = ["lag_coordinate", "streamed_normalization", "window_batch"]
 

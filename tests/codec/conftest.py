@@ -7,9 +7,9 @@ import pytest
 import torch
 import xarray as xr
 
-from retinacodec.models import BNCNN, preset_config
+from retinacodec.model.bncnn import BNCNN, preset_config
+from retinacodec.model.windows import Normalization
 from retinacodec.recording import make_recording
-from retinacodec.windows import Normalization
 
 
 @pytest.fixture(scope="module")

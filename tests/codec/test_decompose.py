@@ -16,7 +16,7 @@ from retinacodec.codec import (
     reconstruct,
     save_modes,
 )
-from retinacodec.windows import WindowedData
+from retinacodec.model.windows import WindowedData
 
 torch.set_num_threads(1)
 
@@ -159,9 +159,9 @@ def test_bad_input_unknown_layer_and_sae(tiny, make_features):
 
 
 def test_cli_decompose(tiny, tmp_path, capsys):
-    from retinacodec.checkpoint import save_checkpoint
     from retinacodec.cli import main
     from retinacodec.io import write_nwb
+    from retinacodec.model.checkpoint import save_checkpoint
 
     model, rec = tiny
     ckpt = save_checkpoint(tmp_path / "m.pt", model, model.normalization)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from retinacodec.models import BNCNN, BNCNNConfig, StackedConv2d, preset_config
+from retinacodec.model.bncnn import BNCNN, BNCNNConfig, StackedConv2d, preset_config
 
 
 def test_default_architecture_matches_published_sizes():

@@ -5,11 +5,12 @@ import pytest
 import torch
 import xarray as xr
 
-from retinacodec.checkpoint import CheckpointError, load_model, read_checkpoint, save_checkpoint
-from retinacodec.evaluation import evaluate, predict
-from retinacodec.models import BNCNNConfig
+from retinacodec.model.bncnn import BNCNNConfig
+from retinacodec.model.checkpoint import CheckpointError, load_model, read_checkpoint, save_checkpoint
+from retinacodec.model.evaluation import evaluate, predict
+from retinacodec.model.training import fit
 from retinacodec.recording import make_recording
-from retinacodec.training import fit, rf_centres
+from retinacodec.rf import rf_centres
 
 HISTORY = 10
 CONFIG = dict(history=HISTORY, channels=(4, 4), kernel_sizes=(5, 3))

@@ -5,8 +5,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from retinacodec.model.windows import Normalization, WindowedData, split_blocks, strided_windows, valid_targets
 from retinacodec.recording import make_recording
-from retinacodec.windows import Normalization, WindowedData, split_blocks, strided_windows, valid_targets
 
 
 def test_strided_windows_are_views_with_the_right_frames():

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from retinacodec.codec.sae.metrics import DENSE_FRACTION, code_statistics, r2_score
 from retinacodec.device import resolve_device
-from retinacodec.windows import split_blocks
+from retinacodec.model.windows import split_blocks
 
 __all__ = ["MIN_SPLIT_SAMPLES", "BaseSAE", "SAEModule", "check_samples", "split_samples"]
 
