@@ -14,12 +14,14 @@ from retinacodec.rf import (
     centre_polarity,
     fit_ellipse,
     instantaneous_rf,
+    map_correlation,
     mode_combination_irfs,
     mode_map,
     polarity_and_latency,
     rank1,
     select_spaced,
     sta,
+    sta_reliability,
 )
 from retinacodec.rf.stem import StemTranspose
 from retinacodec.rf.stimulus import window_batch
@@ -155,6 +157,49 @@ def test_sta_streams_the_brute_force_average_and_finds_ln_cells():
     assert rc.rf.rf_centres(rec, history=H) == [(3.0, 4.0), (6.0, 6.0)]
     with pytest.raises(ValueError, match="history"):
         sta(rec.isel(frame=slice(0, 5)), history=H)
+
+
+def test_map_correlation_smoothing_and_sta_reliability():
+    yy, xx = np.mgrid[:12, :12]
+    true = np.exp(-((yy - 5) ** 2 + (xx - 6) ** 2) / 4.0)
+    noisy = true + np.random.default_rng(0).normal(0, 0.15, (2, 12, 12))
+    a = xr.DataArray(np.stack([true, true]), dims=("cell", "y", "x"), coords={"cell": [4, 9]})
+    b = xr.DataArray(noisy, dims=("cell", "y", "x"), coords={"cell": [4, 9]})
+    raw = map_correlation(a, b)
+    assert raw.dims == ("cell",) and list(raw["cell"].values) == [4, 9]
+    np.testing.assert_allclose(raw.values, [np.corrcoef(true.ravel(), n.ravel())[0, 1] for n in noisy])
+    smooth = map_correlation(a, b, smooth_px=0.7)  # smoothing removes pixel noise, not the broad map
+    assert np.all(smooth.values > raw.values) and smooth.attrs["smooth_px"] == 0.7
+    with pytest.raises(ValueError, match="differ in shape"):
+        map_correlation(a, b.isel(x=slice(0, 10)))
+    with pytest.raises(ValueError, match="smooth_px"):
+        map_correlation(a, b, smooth_px=-1)
+    # the STA of an LN cell gets more reliable with more spikes
+    rec, _ = ln_recording(n=6000)
+    short = sta_reliability(rec.isel(frame=slice(3000, 6000)), history=H)
+    long = sta_reliability(rec, history=H)
+    assert long.dims == ("cell",) and np.all(long.values > short.values) and np.all(long.values <= 1)
+    assert np.all(long.values > 0.9)
+    with pytest.raises(ValueError, match="too few"):
+        sta_reliability(rec.isel(frame=slice(0, 30)), history=H)
+
+
+def test_sample_sta_and_mean_irf_agree_to_the_sta_noise_ceiling(sample):
+    """Rank-1 maps of the STA and of the model's mean IRF (test repeat 0), every cell of the sample.
+
+    The raw whole-frame correlation is bounded by the STA's noise (reliability 0.82-0.97); it
+    reaches that ceiling (within 0.05), and with both maps smoothed by σ 0.5 px it is >= 0.9.
+    """
+    rec, _, model = sample
+    s = rank1(sta(rec, 40, nonlinearity=False)["sta"])["spatial"]
+    frames = np.flatnonzero((rec["block"].values == "test") & (rec["repeat"].values == 0))[40:]
+    mean = sum(instantaneous_rf(model, rec, frames=frames[i:i + 300])["irf"].sum("frame")
+               for i in range(0, frames.size, 300)) / frames.size
+    m = rank1(mean)["spatial"]
+    raw = map_correlation(s, m).values
+    ceiling = sta_reliability(rec, 40).values
+    assert np.all(raw >= ceiling - 0.05), (raw, ceiling)
+    assert np.all(map_correlation(s, m, smooth_px=0.5).values >= 0.9)
 
 
 # ---------------------------------------------------------------- IRFs

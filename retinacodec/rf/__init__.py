@@ -1,5 +1,6 @@
 """Receptive fields (METHODS.md §4): STAs, instantaneous RFs of a model, rank-1 parts, ellipses, RFs per mode."""
 
+from retinacodec.rf.compare import map_correlation, sta_reliability
 from retinacodec.rf.ellipse import centre_polarity, fit_ellipse, polarity_and_latency
 from retinacodec.rf.irf import instantaneous_rf
 from retinacodec.rf.lowrank import rank1
@@ -11,6 +12,7 @@ __all__ = [
     "centre_polarity",
     "fit_ellipse",
     "instantaneous_rf",
+    "map_correlation",
     "mode_combination_irfs",
     "mode_map",
     "polarity_and_latency",
@@ -19,4 +21,5 @@ __all__ = [
     "select_spaced",
     "sta",
     "sta_centres",
+    "sta_reliability",
 ]
