@@ -1,6 +1,6 @@
 """A full-field run/freeze recording, written as a lab would, through the command line with no options.
 
-Issue 11's first number. The recording is simulated (:func:`retinacodec.simulate.simulate_run_freeze`:
+Issue 11's first number. The recording is simulated (:func:`retinacodec.sim.simulate.simulate_run_freeze`:
 8 cells, ~75 Hz, 40 trials of 1800 running + 600 frozen frames of binary full-field flicker, 5 dropped
 frames) and written with pynwb in a lab's layout (``tests/lab_nwb.py``: Units with ``cell_type``, an
 ImageSeries (frames, 1, 1) with measured timestamps, a trials table with ``stimulus_type`` and
@@ -41,7 +41,7 @@ from retinacodec.model.checkpoint import load_model  # noqa: E402
 from retinacodec.model.evaluation import predict  # noqa: E402
 from retinacodec.model.metrics import pearson_per_cell  # noqa: E402
 from retinacodec.recording import repeated_responses  # noqa: E402
-from retinacodec.simulate import simulate_run_freeze  # noqa: E402
+from retinacodec.sim.simulate import simulate_run_freeze  # noqa: E402
 
 CLI = [sys.executable, "-m", "retinacodec.cli"]
 

@@ -46,7 +46,7 @@ from retinacodec.device import resolve_device
 from retinacodec.model.bncnn import BNCNN
 from retinacodec.model.training import fit
 from retinacodec.model.windows import WindowedData
-from retinacodec.simulate import simulate_retina
+from retinacodec.sim.simulate import simulate_retina
 
 
 def contribution_matrix(model: BNCNN, rec: xr.Dataset, frames: np.ndarray, layers: list[str]) -> np.ndarray:

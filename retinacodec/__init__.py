@@ -16,7 +16,7 @@ from retinacodec.io import read_nwb, stimulus_names, write_nwb
 from retinacodec.model import BNCNN, BNCNNConfig, evaluate, fit, load_model, predict, preset_config
 from retinacodec.recording import block_frames, make_recording, repeated_responses, validate_recording
 from retinacodec.sample import load_sample, load_sample_model
-from retinacodec.simulate import simulate_retina
+from retinacodec.sim.simulate import simulate_retina
 
 __version__ = "0.1.0"
 

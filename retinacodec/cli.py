@@ -85,7 +85,7 @@ def _truth_for(nwb: Path, rec, truth: str | None):  # noqa: ANN001, ANN202
     A truth found beside the file is not used for a reshaped reading (``--crop``, ``--bin-ms`` ...),
     whose frames are not the simulator's.
     """
-    from retinacodec.simulate import load_truth
+    from retinacodec.sim.simulate import load_truth
 
     path = Path(truth) if truth else nwb.with_name(f"{nwb.stem}_truth.nc")
     if not truth and rec.attrs.get("preprocessing"):
@@ -191,7 +191,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from retinacodec.io import write_nwb
-    from retinacodec.simulate import save_truth, simulate_retina
+    from retinacodec.sim.simulate import save_truth, simulate_retina
 
     out = Path(args.out)
     truth_path = out.with_name(f"{out.stem}_truth.nc")

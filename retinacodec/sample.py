@@ -48,7 +48,7 @@ def load_sample() -> tuple[xr.Dataset, xr.Dataset | None]:
         (``data/sample_truth.nc``), or None if that file is absent.
     """
     from retinacodec.io import read_nwb
-    from retinacodec.simulate import load_truth
+    from retinacodec.sim.simulate import load_truth
 
     nwb, truth_path = sample_paths()
     rec = read_nwb(nwb)

@@ -24,7 +24,7 @@ LABELS = {"train": "running_noise", "test": "frozen_noise"}
 
 def write_lab_nwb(rec: xr.Dataset, path: Path, seed: int = 0,
                   columns: tuple[str, str] = ("stimulus_type", "trial")) -> Path:
-    """Write ``rec`` (from :func:`retinacodec.simulate.simulate_run_freeze`) in a lab's NWB layout.
+    """Write ``rec`` (from :func:`retinacodec.sim.simulate.simulate_run_freeze`) in a lab's NWB layout.
 
     Spike times are drawn uniformly inside their frame. Segments are the runs of equal
     ``block`` and trial; the trial of a running segment is that of the frozen one after it.

@@ -12,7 +12,7 @@ from retinacodec.io import write_nwb
 from retinacodec.model.bncnn import BNCNN, preset_config
 from retinacodec.model.checkpoint import save_checkpoint
 from retinacodec.model.windows import Normalization
-from retinacodec.simulate import simulate_retina
+from retinacodec.sim.simulate import simulate_retina
 
 
 @pytest.fixture(scope="module")

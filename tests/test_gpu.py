@@ -7,7 +7,7 @@ import torch
 from retinacodec.model.bncnn import BNCNNConfig
 from retinacodec.model.evaluation import evaluate
 from retinacodec.model.training import fit
-from retinacodec.simulate import simulate_retina
+from retinacodec.sim.simulate import simulate_retina
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

@@ -13,7 +13,7 @@ from retinacodec.io import RecordingError, RecordingWarning, inspect_nwb, read_n
 from retinacodec.io.blocks import label_frames
 from retinacodec.model.evaluation import predict
 from retinacodec.recording import repeated_responses
-from retinacodec.simulate import simulate_run_freeze
+from retinacodec.sim.simulate import simulate_run_freeze
 
 N_TRIALS, RUN, FREEZE = 8, 600, 150
 

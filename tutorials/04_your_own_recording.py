@@ -36,7 +36,7 @@ from pynwb.image import ImageSeries
 
 import retinacodec as rc
 from retinacodec.io import inspect_nwb
-from retinacodec.simulate import simulate_run_freeze
+from retinacodec.sim.simulate import simulate_run_freeze
 
 # %% [markdown]
 # ## The experiment

@@ -1,6 +1,6 @@
 """A simulated experiment: a ground-truth retina shown a training movie and repeated test clips.
 
-:func:`simulate_retina` runs a :class:`~retinacodec.circuit.RetinaCircuit` on a stimulus
+:func:`simulate_retina` runs a :class:`~retinacodec.sim.circuit.RetinaCircuit` on a stimulus
 laid out like a real recording and draws Poisson spikes, returning the Recording and the
 circuit's noise-free internals (the ground truth every later analysis is checked against).
 """
@@ -14,9 +14,9 @@ import numpy as np
 import xarray as xr
 
 from retinacodec.atomic import save_netcdf
-from retinacodec.circuit import RetinaCircuit
 from retinacodec.recording import make_recording
-from retinacodec.stimuli import natural_movie, white_noise
+from retinacodec.sim.circuit import RetinaCircuit
+from retinacodec.sim.stimuli import natural_movie, white_noise
 
 __all__ = ["RetinaCircuit", "STIMULI", "load_truth", "save_truth", "simulate_retina", "simulate_run_freeze"]
 
@@ -65,7 +65,7 @@ def simulate_retina(
         Number of test repeats (0 for none).
     stimulus : {"white_noise", "natural"}
         Binary single-pixel white noise of unit contrast, or jittered natural images
-        (:func:`retinacodec.stimuli.natural_movie`).
+        (:func:`retinacodec.sim.stimuli.natural_movie`).
     frame_rate_hz : float
         Frame rate, Hz (one spike-count bin per frame).
     pixel_size_um : float
@@ -119,7 +119,7 @@ def simulate_retina(
         "simulated": 1,
         "seed": int(seed),
         "gap_seconds": float(gap_seconds),
-        "provenance": f"retinacodec.simulate.simulate_retina(stimulus={stimulus!r}, seed={seed})",
+        "provenance": f"retinacodec.simulate_retina(stimulus={stimulus!r}, seed={seed})",
         **circuit.attrs(),
     }
     recording = make_recording(

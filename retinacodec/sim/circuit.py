@@ -30,7 +30,7 @@ import numpy as np
 import xarray as xr
 from scipy import optimize, signal
 
-from retinacodec.stimuli import natural_movie, white_noise
+from retinacodec.sim.stimuli import natural_movie, white_noise
 
 __all__ = ["CELL_TYPES", "PATHWAYS", "RetinaCircuit"]
 
@@ -179,7 +179,7 @@ class RetinaCircuit:
         0.6–1.2 times the sum of its excitatory weights. The circuit is then calibrated, like
         a retina adapted to one class of stimulus: on ``calibration_s`` seconds of the
         ``calibration`` stimulus (unit-contrast single-pixel binary white noise, or
-        :func:`~retinacodec.stimuli.natural_movie`), each cell's weights are scaled so that its
+        :func:`~retinacodec.sim.stimuli.natural_movie`), each cell's weights are scaled so that its
         generator has standard deviation ``generator_sd``, and its threshold is set so that
         its mean rate equals a target drawn uniformly from ``mean_rate_range_hz``. Natural
         movies drive the pooled subunits about ten times harder than fine white noise, so a

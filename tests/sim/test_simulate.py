@@ -1,13 +1,13 @@
-"""Tests for the ground-truth retina: retinacodec.circuit and retinacodec.simulate."""
+"""Tests for the ground-truth retina: retinacodec.sim.circuit and retinacodec.sim.simulate."""
 
 import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
-from retinacodec.circuit import RetinaCircuit
 from retinacodec.recording import repeated_responses, validate_recording
-from retinacodec.simulate import simulate_retina
-from retinacodec.stimuli import full_field_step, white_noise
+from retinacodec.sim.circuit import RetinaCircuit
+from retinacodec.sim.simulate import simulate_retina
+from retinacodec.sim.stimuli import full_field_step, white_noise
 
 SHORT = {"train_seconds": 120.0, "test_seconds": 5.0, "n_repeats": 3}
 

@@ -1,4 +1,4 @@
-"""Tests for retinacodec.stimuli."""
+"""Tests for retinacodec.sim.stimuli."""
 
 from pathlib import Path
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import skimage.data
 
-from retinacodec import stimuli
+from retinacodec.sim import stimuli
 
 
 def test_white_noise_is_binary_with_the_right_contrast():
