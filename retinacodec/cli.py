@@ -410,8 +410,7 @@ def _demo_receptive_fields(model, rec, truth, modes, out: Path) -> None:  # noqa
     types = truth["cell_type"] if truth is not None else None
     drawn = {"rf_mosaic": lambda: figures.plot_rf_mosaic(ellipses["STA"], (rec.sizes["y"], rec.sizes["x"]), truth),
              "rf_sta_vs_irf": lambda: figures.plot_rf_pairs(parts, cell_types=types),
-             "irf_per_mode": lambda: figures.plot_mode_irf_grid(
-                 combos, combinations=range(min(8, combos.sizes["combination"])))}  # the 8 most frequent sets
+             "irf_per_mode": lambda: figures.plot_mode_irf_grid(combos)}  # the 12 most frequent sets
     jobs = _figure_jobs(modes, irf, rec, truth)
     drawn.update({name: jobs[name] for name in ("mode_atoms", "mode_vs_drive", "cell_mode_correlation",
                                                 "retina_figure") if name in jobs})

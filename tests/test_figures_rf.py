@@ -88,10 +88,11 @@ def test_mode_grid_has_one_panel_per_cell_and_mode_set():
     assert list(combos["label"].values) == ["4", "7", "4+7"]
     fig = plot_mode_irf_grid(combos)
     assert len(fig.axes) == 3 * 3
-    assert [ax.get_title().split("\n")[0] for ax in fig.axes[:3]] == ["modes 4", "modes 7", "modes 4+7"]
+    assert [ax.get_title().split("\n")[0] for ax in fig.axes[:3]] == ["4", "7", "4+7"]
     assert [fig.axes[3 * i].get_ylabel() for i in range(3)] == ["cell 3", "cell 5", "cell 8"]
     assert any(t.endswith("µm") for t in texts(fig))
     plt.close(fig)
+    assert len(plot_mode_irf_grid(combos, max_columns=2).axes) == 3 * 2  # the two most frequent sets
     fig = plot_mode_irf_grid(combos, cells=[5], combinations=[1], kind="example")
     assert len(fig.axes) == 1 and "strongest frame" in fig._suptitle.get_text()
     plt.close(fig)

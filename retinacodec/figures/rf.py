@@ -14,18 +14,19 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Ellipse, Rectangle
 
-from retinacodec.figures.style import DIVERGING, OKABE_ITO, journal, scale_bar, symmetric_limit, width_in
+from retinacodec.figures.style import (
+    DIVERGING,
+    OKABE_ITO,
+    journal,
+    round_length,
+    scale_bar,
+    symmetric_limit,
+    width_in,
+)
 
 __all__ = ["plot_mode_irf_grid", "plot_rf_mosaic", "plot_rf_pairs"]
 
 _ON, _OFF = OKABE_ITO[1], OKABE_ITO[0]  # vermillion (ON), blue (OFF): colour-blind safe, also told apart by line style
-
-
-def _round_length(span: float, fraction: float = 0.25) -> float:
-    """A round scale-bar length near ``fraction`` of ``span`` (1, 2, 5 × 10^k)."""
-    target = max(span * fraction, 1e-12)
-    k = 10 ** np.floor(np.log10(target))
-    return float(max(m * k for m in (1, 2, 5) if m * k <= target) if target >= k else k)
 
 
 def _pixel_size(given: float | None, ds: xr.Dataset) -> float:
@@ -54,7 +55,7 @@ def _spatial_axes(ax: plt.Axes, spatial: xr.DataArray, pixel_um: float, bar: boo
         side.set_visible(False)
     if bar:
         width = spatial.sizes["x"] * pixel_um
-        length = _round_length(width)
+        length = round_length(width)
         scale_bar(ax, length, f"{length:g} µm")
 
 
@@ -78,7 +79,7 @@ def _temporal_axes(ax: plt.Axes, temporal: xr.DataArray, color: str, bar: bool) 
     lim = symmetric_limit(temporal.values)
     ax.set_ylim(-1.1 * lim, 1.1 * lim)
     if bar:
-        length = _round_length(float(np.ptp(t_ms)) or 1.0)
+        length = round_length(float(np.ptp(t_ms)) or 1.0)
         scale_bar(ax, length, f"{length:g} ms")
 
 
@@ -136,7 +137,7 @@ def plot_rf_mosaic(ellipses: xr.Dataset, frame_shape: tuple[int, int] | None = N
     for side in ax.spines.values():
         side.set_visible(False)
     span = float(np.ptp(ax.get_xlim()))
-    length = _round_length(span)
+    length = round_length(span)
     scale_bar(ax, length, f"{length:g} µm")
     handles = [Line2D([], [], color=_ON, ls="-", label="ON"), Line2D([], [], color=_OFF, ls="--", label="OFF")]
     if truth is not None:
@@ -197,7 +198,7 @@ def plot_rf_pairs(rfs: dict[str, xr.Dataset], cells: Sequence | None = None, pix
 
 @journal
 def plot_mode_irf_grid(combos: xr.Dataset, cells: Sequence | None = None, combinations: Sequence[int] | None = None,
-                       kind: str = "mean", pixel_size_um: float | None = None) -> Figure:
+                       kind: str = "mean", pixel_size_um: float | None = None, max_columns: int = 12) -> Figure:
     """A grid of spatial IRFs: one row per cell, one column per mode set (single modes and combinations).
 
     Parameters
@@ -207,23 +208,26 @@ def plot_mode_irf_grid(combos: xr.Dataset, cells: Sequence | None = None, combin
     cells : sequence, optional
         Cell ids (rows); default every cell with at least one qualifying frame.
     combinations : sequence of int, optional
-        Positions along ``combination`` (columns); default all.
+        Positions along ``combination`` (columns); default the ``max_columns`` most frequent.
     kind : {"mean", "example"}
         The rank-1 map of the IRF averaged over all qualifying frames, or the first (strongest)
         example frame's rank-1 map, as the official figure shows.
     pixel_size_um : float, optional
         Default: the ``pixel_size_um`` attribute.
+    max_columns : int
+        Columns shown by default (sets are stored most frequent first); beyond about 12 the
+        180-mm figure has no room for readable maps.
 
     Returns
     -------
     matplotlib.figure.Figure
         180 mm wide; each map zero-centred (RdBu_r, symmetric limits per map), the column title
-        the mode set (``modes 3+7``) and how often it occurs, an empty panel where the cell
+        the mode set (``3+7``) and how often it occurs, an empty panel where the cell
         never fires above the rate threshold during that set; a µm scale bar.
     """
     if kind not in ("mean", "example"):
         raise ValueError(f"kind must be 'mean' or 'example'; got {kind!r}.")
-    cols = list(range(combos.sizes["combination"]) if combinations is None else combinations)
+    cols = list(range(min(combos.sizes["combination"], int(max_columns))) if combinations is None else combinations)
     if cells is None:
         cells = [c for c in combos["cell"].values if int(combos["n_frames"].sel(cell=c).sum()) > 0]
     cells = list(cells)
@@ -235,7 +239,7 @@ def plot_mode_irf_grid(combos: xr.Dataset, cells: Sequence | None = None, combin
                              layout="constrained")
     for j, k in enumerate(cols):
         sub = combos.isel(combination=k)
-        axes[0, j].set_title(f"modes {sub['label'].item()}\n(n={int(sub['count'])})", fontsize=6)
+        axes[0, j].set_title(f"{sub['label'].item()}\nn={int(sub['count'])}", fontsize=6)
         for i, cell in enumerate(cells):
             ax = axes[i, j]
             n = int(sub["n_frames"].sel(cell=cell))
@@ -249,10 +253,10 @@ def plot_mode_irf_grid(combos: xr.Dataset, cells: Sequence | None = None, combin
     for i, cell in enumerate(cells):
         axes[i, 0].set_ylabel(f"cell {cell}", rotation=0, ha="right", va="center")
     bar_ax = next(ax for ax in axes[-1, ::-1] if ax.images)
-    length = _round_length(np.ptp(bar_ax.get_xlim()))
+    length = round_length(np.ptp(bar_ax.get_xlim()))
     scale_bar(bar_ax, length, f"{length:g} µm")
     what = "IRF averaged over all frames" if kind == "mean" else "IRF at the strongest frame"
-    fig.suptitle(f"Rank-1 spatial {what} where exactly these modes are active (loading > "
+    fig.suptitle(f"Rank-1 spatial {what} where exactly the column's modes are active (n: frames)\n(loading > "
                  f"{combos.attrs.get('threshold', 0.01):g}) and the cell fires > "
                  f"{combos.attrs.get('min_rate_hz', 1.0):g} Hz; corner: qualifying frames")
     return fig
