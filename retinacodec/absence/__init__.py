@@ -1,0 +1,35 @@
+"""Encoded absences: units that respond when a concept is missing (METHODS.md §6; Hesse et al. 2026)."""
+
+from retinacodec.absence.attribution import (
+    absence_attribution,
+    mode_projection,
+    nontarget_attribution,
+    omitted_flash_attribution,
+)
+from retinacodec.absence.significance import absence_test, paste_patches
+from retinacodec.absence.units import recording_windows, unit_activations
+from retinacodec.absence.visualize import (
+    default_patch,
+    extreme_inputs,
+    extreme_mode_windows,
+    extreme_patches,
+    mode_scores,
+    optimize_input,
+)
+
+__all__ = [
+    "absence_attribution",
+    "absence_test",
+    "default_patch",
+    "extreme_inputs",
+    "extreme_mode_windows",
+    "extreme_patches",
+    "mode_scores",
+    "optimize_input",
+    "paste_patches",
+    "mode_projection",
+    "nontarget_attribution",
+    "omitted_flash_attribution",
+    "recording_windows",
+    "unit_activations",
+]
