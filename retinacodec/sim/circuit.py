@@ -17,6 +17,12 @@ The circuit, stage by stage (all times at the circuit's frame rate, 10 ms frames
    ``amacrine = w_amacrine * amacrine pool``, generator ``g = on_drive + off_drive - amacrine``
    (subtractive inhibition), and rate ``r = rate_scale_hz * softplus(g - threshold)`` in Hz.
 
+Two published mechanisms can be switched on (both are off by default, which leaves every
+existing simulation unchanged): :class:`OmittedStimulusResonance`, a bank of period-tuned
+resonant bipolar terminals that makes ganglion cells fire when an expected flash is missing,
+and :class:`ContrastAdaptation`, a slow divisive gain control of the bipolar signals. The
+preset :meth:`RetinaCircuit.phenomena` turns both on.
+
 Frames before the first stimulus frame are taken to be mean grey (contrast 0), so the first
 frames of a response are those of a retina adapted to grey that sees the stimulus begin.
 """
@@ -32,10 +38,10 @@ from scipy import optimize, signal
 
 from retinacodec.sim.stimuli import natural_movie, white_noise
 
-__all__ = ["CELL_TYPES", "PATHWAYS", "RetinaCircuit"]
+__all__ = ["CELL_TYPES", "PATHWAYS", "ContrastAdaptation", "OmittedStimulusResonance", "RetinaCircuit"]
 
 CELL_TYPES = ("ON", "OFF", "ON-OFF")
-PATHWAYS = ("on", "off", "amacrine")
+PATHWAYS = ("on", "off", "amacrine", "resonant")
 
 
 def _softplus(x: np.ndarray, beta: float = 1.0) -> np.ndarray:
@@ -81,6 +87,164 @@ def _gaussian_weights(size: tuple[int, int], y: np.ndarray, x: np.ndarray, sigma
     return w / w.sum(axis=0)
 
 
+def _exponential_kernel(tau_frames: float) -> np.ndarray:
+    """Causal exponential low-pass over 5 time constants, lag 0 first, summing to 1."""
+    h = np.exp(-np.arange(int(np.ceil(5 * tau_frames)) + 1) / tau_frames)
+    return h / h.sum()
+
+
+@dataclass(frozen=True)
+class OmittedStimulusResonance:
+    """Period-tuned resonant bipolar terminals: the omitted stimulus response (OSR).
+
+    Mechanism. Schwartz & Berry (2008, J Neurophysiol 99:1787) found that the OSR of
+    salamander ganglion cells needs ON bipolar cells but not amacrine inhibition, and
+    proposed an intrinsic resonance of the bipolar cells; Gao, Schwartz, Berry & Holmes
+    (2009, Network 20:106) modelled it as a resonator in the bipolar terminal whose period
+    is tuned to the flash period, and obtained OSRs whose latency after the omitted flash is
+    about constant, as measured. We keep their idea, resonance tuned to the rhythm, in a
+    feed-forward form: each pixel has a bank of terminals, one per period ``T`` in
+    ``periods_s``. A terminal's impulse response repeats the (OFF-polarity) bipolar filter
+    one, two, ... periods after the input, as many cycles as fit in the bipolar filter's
+    length (``filter_length_s``), averaged over the cycles and damped by ``decay_s``: after
+    a dark flash it predicts the same flash ``T``, ``2T``, ... later. Its input is inhibited
+    by the direct (OFF-polarity, low-passed over ``inhibition_width_s``) response to the
+    current frame, so a flash that arrives as predicted cancels the prediction; each terminal
+    is rectified (bipolar softplus with threshold ``threshold``), so only terminals whose
+    period matches a rhythm of several flashes are driven. The ganglion cell pools the
+    terminals and fires at the time the next flash is due, delayed by the bipolar latency,
+    for any period in the bank (the latency after the omitted flash does not track the last
+    flash). Rather than Gao et al.'s single calcium-tuned resonator, whose tuning is a slow
+    state, the bank is fixed and lasts no longer than the bipolar filter, so a model that
+    sees 40 frames (0.4 s) of history can represent the whole circuit.
+
+    Attributes
+    ----------
+    periods_s : tuple of float
+        Resonant periods of the bank, s (default 50-150 ms in 10 ms steps).
+    weight : float
+        Weight of the pooled terminals relative to the cell's ON + OFF weight, before the
+        circuit's rate calibration.
+    inhibition : float
+        Strength of the direct inhibition by the current input (1 cancels one predicted flash).
+    inhibition_width_s : float
+        Width of the box that low-passes the direct inhibition, s (tolerates timing jitter).
+    threshold : float
+        Threshold of each terminal's softplus, in units of one predicted flash of contrast
+        ~1.3 (the OFF filter's peak response to a 2-frame full-field flash of -2).
+    decay_s : float
+        Damping time constant of the resonance, s.
+    cell_types : tuple of str
+        Ganglion-cell types that pool the terminals.
+    """
+
+    periods_s: tuple[float, ...] = (0.05, 0.06, 0.07, 0.08, 0.09, 0.1, 0.11, 0.12, 0.13, 0.14, 0.15)
+    weight: float = 0.1
+    inhibition: float = 1.5
+    inhibition_width_s: float = 0.07
+    threshold: float = 1.0
+    decay_s: float = 1.0
+    cell_types: tuple[str, ...] = CELL_TYPES
+
+    def filters(self, off_filter: np.ndarray, frame_rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
+        """The terminals' temporal filters and the direct inhibition filter.
+
+        Parameters
+        ----------
+        off_filter : ndarray, shape (n_lags,)
+            The OFF bipolar filter without its sign inversion (unit L2 norm), lag 0 first.
+        frame_rate_hz : float
+            Frame rate, Hz.
+
+        Returns
+        -------
+        terminals : ndarray, shape (n_lags, n_periods)
+            One column per period: the OFF filter repeated every period, lag 0 first.
+        inhibition : ndarray, shape (n_lags,)
+            The OFF filter low-passed by a box of ``inhibition_width_s``, rescaled to the OFF
+            filter's peak and multiplied by ``inhibition``.
+        """
+        n_lags = len(off_filter)
+        peak = int(np.argmax(off_filter))
+        terminals = np.zeros((n_lags, len(self.periods_s)))
+        for j, period in enumerate(self.periods_s):
+            shifts = [round(m * period * frame_rate_hz) for m in range(1, n_lags)]
+            shifts = [k for k in shifts if 0 < k and k + peak < n_lags]
+            if not shifts:
+                raise ValueError(
+                    f"a resonant period of {period} s leaves no cycle within the {n_lags}-frame bipolar filter; "
+                    "use shorter periods_s or a longer filter_length_s."
+                )
+            for k in shifts:
+                terminals[k:, j] += off_filter[: n_lags - k] * np.exp(-k / (self.decay_s * frame_rate_hz))
+            terminals[:, j] /= len(shifts)
+        width = max(1, round(self.inhibition_width_s * frame_rate_hz))
+        box = np.convolve(off_filter, np.ones(width))[:n_lags]
+        return terminals, box * (self.inhibition * off_filter.max() / box.max())
+
+
+@dataclass(frozen=True)
+class ContrastAdaptation:
+    """Slow divisive gain control of the bipolar signals by recent contrast.
+
+    Mechanism. Baccus & Meister (2002, Neuron 36:909) showed that after a step to high
+    contrast the ganglion cell's LN model has lower gain and a faster (earlier-peaking)
+    linear filter, with a fast (~0.1 s) and a slow (seconds) component located largely in
+    the bipolar pathway; Ozuysal & Baccus (2012, Neuron 73:1002) modelled it by a kinetic
+    (depressing) stage driven by the bipolar signal. Here each bipolar's linear signal ``u``
+    (before its softplus) is divided by recent contrast: the contrast ``c`` is the root of
+    ``u²`` low-passed with time constant ``tau_s`` (the bipolar's own signal, so it is
+    measured through the receptive field), the gain is ``1 / sqrt(1 + (c / half_contrast)²)``
+    and the filter is a mixture of the bipolar filter and one with its lobe times scaled by
+    ``speedup``, weighted ``m = c² / (c² + half_contrast²)``:
+    ``u_adapted = gain * ((1 - m) u + m u_fast)``. At mean grey (``c = 0``) the circuit is
+    the unadapted one; the resonant terminals of :class:`OmittedStimulusResonance` are not
+    adapted.
+
+    Attributes
+    ----------
+    tau_s : float
+        Time constant of the contrast estimate, s.
+    half_contrast : float
+        Contrast (s.d. of the bipolar linear signal; 1 under unit-contrast white noise) at
+        which the gain falls to 1/sqrt(2) and the fast filter has half the weight.
+    speedup : float
+        Lobe times of the fast filter relative to the unadapted filter (< 1 is faster).
+    """
+
+    tau_s: float = 0.5
+    half_contrast: float = 0.7
+    speedup: float = 0.7
+
+    def apply(self, u: np.ndarray, u_fast: np.ndarray, frame_rate_hz: float) -> np.ndarray:
+        """Adapt linear bipolar signals.
+
+        Parameters
+        ----------
+        u, u_fast : ndarray, shape (n_frames + memory, n_pixels)
+            The signal through the unadapted and the fast filter; the first ``memory``
+            frames (``len(self.kernel(frame_rate_hz)) - 1``) only feed the contrast estimate.
+        frame_rate_hz : float
+            Frame rate, Hz.
+
+        Returns
+        -------
+        ndarray, shape (n_frames, n_pixels), float32
+        """
+        kernel = self.kernel(frame_rate_hz).astype(np.float32)[:, None]
+        c2 = np.maximum(signal.fftconvolve(u * u, kernel, mode="valid", axes=0), 0.0) / np.float32(
+            self.half_contrast**2
+        )
+        n = len(c2)
+        mix = c2 / (1.0 + c2)
+        gain = 1.0 / np.sqrt(1.0 + c2)
+        return (gain * ((1.0 - mix) * u[-n:] + mix * u_fast[-n:])).astype(np.float32)
+
+    def kernel(self, frame_rate_hz: float) -> np.ndarray:
+        """The contrast estimate's exponential low-pass, lag 0 first, summing to 1."""
+        return _exponential_kernel(self.tau_s * frame_rate_hz)
+
+
 @dataclass
 class RetinaCircuit:
     """Parameters of a simulated retina; :meth:`respond` runs a stimulus through it.
@@ -124,6 +288,13 @@ class RetinaCircuit:
         Delay and low-pass time constant of the amacrine inhibition, s.
     seed : int or None
         The seed :meth:`random` drew the circuit with (provenance only).
+    resonance : OmittedStimulusResonance or None
+        The omitted-stimulus mechanism, or None (off).
+    adaptation : ContrastAdaptation or None
+        The contrast-adaptation mechanism, or None (off).
+    w_resonant : ndarray of float or None
+        Weight of the pooled resonant terminals per cell (set by :meth:`random` when
+        ``resonance`` is given).
     """
 
     size: tuple[int, int]
@@ -150,6 +321,9 @@ class RetinaCircuit:
     amacrine_delay_s: float = 0.03
     amacrine_tau_s: float = 0.05
     seed: int | None = None
+    resonance: OmittedStimulusResonance | None = None
+    adaptation: ContrastAdaptation | None = None
+    w_resonant: np.ndarray | None = None
 
     @property
     def n_cells(self) -> int:
@@ -234,6 +408,9 @@ class RetinaCircuit:
             cell_type == "ON-OFF", rng.uniform(0.6, 1.0, size=n), 0.0
         )
         w_amacrine = rng.uniform(0.6, 1.2, size=n) * (w_on + w_off)
+        resonance = params.get("resonance")
+        if resonance is not None:
+            params["w_resonant"] = resonance.weight * (w_on + w_off) * np.isin(cell_type, resonance.cell_types)
         target_rate = rng.uniform(*mean_rate_range_hz, size=n)
         circuit = cls(
             size=tuple(size),
@@ -259,8 +436,10 @@ class RetinaCircuit:
             reference = natural_movie(n_calib, size=size, seed=rng)
         else:
             raise ValueError(f"calibration must be 'white_noise', 'full_field' or 'natural'; got {calibration!r}.")
-        pooled_on, pooled_off, amacrine = circuit._pathways(reference)
+        pooled_on, pooled_off, amacrine, *resonant = circuit._pathways(reference)
         gen = w_on * pooled_on + w_off * pooled_off - w_amacrine * amacrine
+        if resonant:
+            gen = gen + circuit.w_resonant * resonant[0]
         gain = generator_sd / gen.std(axis=0)
         gen = gen * gain
         threshold = np.array(
@@ -273,16 +452,44 @@ class RetinaCircuit:
                 for g, r in zip(gen.T, target_rate, strict=True)
             ]
         )
+        if resonance is not None:
+            circuit = dataclasses.replace(circuit, w_resonant=circuit.w_resonant * gain)
         return dataclasses.replace(
             circuit, w_on=w_on * gain, w_off=w_off * gain, w_amacrine=w_amacrine * gain, threshold=threshold
         )
+
+    @classmethod
+    def phenomena(cls, n_cells_per_type: int = 3, size: tuple[int, int] = (20, 20), seed: int = 0,
+                  resonance: bool = True, adaptation: bool = True, **params: float) -> RetinaCircuit:
+        """A random circuit with the published mechanisms of retinal phenomena switched on.
+
+        :class:`OmittedStimulusResonance` (the omitted stimulus response) and
+        :class:`ContrastAdaptation` with their default parameters, calibrated on white noise
+        like :meth:`random`.
+
+        Parameters
+        ----------
+        n_cells_per_type, size, seed
+            As for :meth:`random`.
+        resonance, adaptation : bool
+            Which mechanisms to switch on.
+        **params
+            Further arguments of :meth:`random`.
+
+        Returns
+        -------
+        RetinaCircuit
+        """
+        return cls.random(n_cells_per_type, size, seed=seed,
+                          resonance=OmittedStimulusResonance() if resonance else None,
+                          adaptation=ContrastAdaptation() if adaptation else None, **params)
 
     def lesion(self, *pathways: str) -> RetinaCircuit:
         """A copy with the named pathways' weights set to zero.
 
         Parameters
         ----------
-        *pathways : {"on", "off", "amacrine"}
+        *pathways : {"on", "off", "amacrine", "resonant"}
             Pathways to remove from every ganglion cell.
 
         Returns
@@ -292,6 +499,8 @@ class RetinaCircuit:
         unknown = set(pathways) - set(PATHWAYS)
         if unknown:
             raise ValueError(f"unknown pathway(s) {sorted(unknown)}; choose from {PATHWAYS}.")
+        if "resonant" in pathways and self.w_resonant is None:
+            raise ValueError("this circuit has no resonant pathway to lesion; build it with resonance=... .")
         return dataclasses.replace(self, **{f"w_{p}": np.zeros_like(getattr(self, f"w_{p}")) for p in pathways})
 
     def _surround_difference(self, frames: np.ndarray) -> np.ndarray:
@@ -328,13 +537,15 @@ class RetinaCircuit:
         k = self._raw_spatial_kernel()
         return k / np.linalg.norm(k)
 
-    def temporal_filter(self, pathway: str = "on") -> np.ndarray:
+    def temporal_filter(self, pathway: str = "on", speedup: float = 1.0) -> np.ndarray:
         """A bipolar temporal filter, lag 0 first.
 
         Parameters
         ----------
         pathway : {"on", "off"}
             The OFF filter is returned without its sign inversion.
+        speedup : float
+            Scales the lobe times (< 1: a faster filter, as under contrast adaptation).
 
         Returns
         -------
@@ -344,7 +555,7 @@ class RetinaCircuit:
         taus = {"on": self.on_tau_s, "off": self.off_tau_s}[pathway]
         n_lags = round(self.filter_length_s * self.frame_rate_hz)
         t = (np.arange(n_lags) + 0.5) / self.frame_rate_hz
-        return _biphasic(t, taus[0], taus[1], self.rebound)
+        return _biphasic(t, speedup * taus[0], speedup * taus[1], self.rebound)
 
     def amacrine_filter(self) -> np.ndarray:
         """The amacrine delay and low-pass filter, lag 0 first.
@@ -361,34 +572,64 @@ class RetinaCircuit:
         return np.concatenate([np.zeros(delay), h / h.sum()])
 
     def _pathways(self, stimulus: np.ndarray, chunk_frames: int = 4096) -> tuple[np.ndarray, ...]:
-        """Unweighted pooled ON bipolar, OFF bipolar and amacrine signals, each (n_frames, n_cells)."""
+        """Unweighted pooled ON bipolar, OFF bipolar and amacrine signals (and the resonant terminals when on).
+
+        Each (n_frames, n_cells).
+        """
         n_frames = stimulus.shape[0]
         k_on = self.temporal_filter("on").astype(np.float32)[:, None]
         k_off = self.temporal_filter("off").astype(np.float32)[:, None]
         dog_scale = np.float32(1.0 / np.linalg.norm(self._raw_spatial_kernel()))
         g_am = self.amacrine_filter()
         n_lags, extra = len(k_on), len(g_am) - 1
+        memory = 0 if self.adaptation is None else len(self.adaptation.kernel(self.frame_rate_hz)) - 1
+        if self.adaptation is not None:
+            k_on_fast = self.temporal_filter("on", self.adaptation.speedup).astype(np.float32)[:, None]
+            k_off_fast = self.temporal_filter("off", self.adaptation.speedup).astype(np.float32)[:, None]
+        if self.resonance is not None:
+            k_res, k_inh = (k.astype(np.float32) for k in self.resonance.filters(k_off[:, 0], self.frame_rate_hz))
         w_gc = _gaussian_weights(self.size, self.position_y, self.position_x, self.rf_sigma)
         w_am = _gaussian_weights(self.size, self.position_y, self.position_x, self.amacrine_sigma)
         w_gc, w_am = w_gc.astype(np.float32), (0.5 * w_am).astype(np.float32)
         # row i of the pooled signals is stimulus frame i - extra (grey before frame 0)
         n_rows = n_frames + extra
-        pooled = np.empty((3, n_rows, self.n_cells))
+        pooled = np.empty((3 if self.resonance is None else 4, n_rows, self.n_cells))
         for start in range(0, n_rows, chunk_frames):
             stop = min(start + chunk_frames, n_rows)
-            first = start - extra - (n_lags - 1)
-            seg = np.zeros((stop - start + n_lags - 1, *self.size), dtype=np.float32)
+            first = start - extra - (n_lags - 1) - memory
+            seg = np.zeros((stop - start + n_lags - 1 + memory, *self.size), dtype=np.float32)
             seg[max(0, -first) :] = stimulus[max(0, first) : stop - extra]
             spatial = (self._surround_difference(seg) * dog_scale).reshape(len(seg), -1)
             u_on = signal.fftconvolve(spatial, k_on, mode="valid", axes=0)
             u_off = -signal.fftconvolve(spatial, k_off, mode="valid", axes=0)
+            if self.adaptation is not None:
+                fps = self.frame_rate_hz
+                u_on = self.adaptation.apply(u_on, signal.fftconvolve(spatial, k_on_fast, mode="valid", axes=0), fps)
+                u_off = self.adaptation.apply(
+                    u_off, -signal.fftconvolve(spatial, k_off_fast, mode="valid", axes=0), fps
+                )
             b_on = _softplus(u_on - self.bipolar_threshold, self.bipolar_beta)
             b_off = _softplus(u_off - self.bipolar_threshold, self.bipolar_beta)
             pooled[0, start:stop] = b_on @ w_gc
             pooled[1, start:stop] = b_off @ w_gc
             pooled[2, start:stop] = (b_on + b_off) @ w_am
+            if self.resonance is not None:
+                pooled[3, start:stop] = self._resonant_terminals(spatial[memory:], k_res, k_inh) @ w_gc
         amacrine = signal.fftconvolve(pooled[2], g_am[:, None], mode="valid", axes=0)
-        return pooled[0, extra:], pooled[1, extra:], amacrine
+        return (pooled[0, extra:], pooled[1, extra:], amacrine, *pooled[3:, extra:])
+
+    def _resonant_terminals(self, spatial: np.ndarray, k_res: np.ndarray, k_inh: np.ndarray) -> np.ndarray:
+        """Summed rectified output of every pixel's resonant terminals, (n_frames, n_pixels).
+
+        ``spatial`` is (n_frames + n_lags - 1, n_pixels); ``k_res`` (n_lags, n_periods), ``k_inh`` (n_lags,).
+        """
+        inhibition = np.maximum(-signal.fftconvolve(spatial, k_inh[:, None], mode="valid", axes=0), 0.0)
+        drive = inhibition + np.float32(self.resonance.threshold)
+        out = np.zeros(drive.shape, dtype=np.float32)
+        for j in range(k_res.shape[1]):  # dark flashes drive the terminals: OFF polarity
+            u = -signal.fftconvolve(spatial, k_res[:, j : j + 1], mode="valid", axes=0)
+            out += _softplus(u - drive, self.bipolar_beta)
+        return out
 
     def respond(self, stimulus: np.ndarray | xr.DataArray, chunk_frames: int = 4096) -> xr.Dataset:
         """Noise-free responses of every ganglion cell to a stimulus.
@@ -406,7 +647,8 @@ class RetinaCircuit:
         xarray.Dataset
             Dims ``frame`` and ``cell``. Per frame and cell: ``on_drive`` and ``off_drive``
             (weighted ON/OFF bipolar input), ``amacrine`` (weighted inhibition, >= 0),
-            ``generator`` (``on_drive + off_drive - amacrine``) and ``rate`` (Hz). Per cell:
+            ``generator`` (``on_drive + off_drive - amacrine``, plus ``resonant``, the weighted
+            resonant terminals, when :class:`OmittedStimulusResonance` is on) and ``rate`` (Hz). Per cell:
             ``cell_type``, ``position_y``, ``position_x``, ``rf_sigma`` (pixels), ``w_on``,
             ``w_off``, ``w_amacrine``, ``threshold``, ``rate_scale_hz``.
         """
@@ -416,18 +658,23 @@ class RetinaCircuit:
                 f"stimulus must have shape (frame, {self.size[0]}, {self.size[1]}) to match the "
                 f"circuit; got {stim.shape}."
             )
-        pooled_on, pooled_off, pooled_am = self._pathways(stim, chunk_frames)
+        pooled_on, pooled_off, pooled_am, *pooled_res = self._pathways(stim, chunk_frames)
         on_drive = self.w_on * pooled_on
         off_drive = self.w_off * pooled_off
         amacrine = self.w_amacrine * pooled_am
         generator = on_drive + off_drive - amacrine
-        rate = self.rate_scale_hz * _softplus(generator - self.threshold)
         fc = ("frame", "cell")
+        resonant = {}
+        if pooled_res:
+            resonant = {"resonant": (fc, self.w_resonant * pooled_res[0])}
+            generator = generator + resonant["resonant"][1]
+        rate = self.rate_scale_hz * _softplus(generator - self.threshold)
         return xr.Dataset(
             data_vars={
                 "on_drive": (fc, on_drive),
                 "off_drive": (fc, off_drive),
                 "amacrine": (fc, amacrine),
+                **resonant,
                 "generator": (fc, generator),
                 "rate": (fc, rate, {"units": "Hz"}),
                 **self._cell_table(),
@@ -449,10 +696,15 @@ class RetinaCircuit:
             "threshold",
             "rate_scale_hz",
         )
+        if self.w_resonant is not None:
+            names = (*names, "w_resonant")
         return {name: ("cell", np.asarray(getattr(self, name))) for name in names}
 
     def attrs(self) -> dict[str, float | int | list[float]]:
-        """The circuit-wide parameters as NetCDF-friendly attributes named ``circuit_<field>``."""
+        """The circuit-wide parameters as NetCDF-friendly attributes named ``circuit_<field>``.
+
+        A mechanism that is switched on adds ``circuit_<mechanism>_<parameter>`` entries.
+        """
         out: dict[str, float | int | list[float]] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
@@ -460,4 +712,10 @@ class RetinaCircuit:
                 out["circuit_seed"] = -1 if value is None else int(value)
             elif isinstance(value, float | tuple):
                 out[f"circuit_{f.name}"] = list(value) if isinstance(value, tuple) else value
+            elif isinstance(value, OmittedStimulusResonance | ContrastAdaptation):  # only when switched on
+                for g in dataclasses.fields(value):
+                    v = getattr(value, g.name)
+                    if isinstance(v, tuple):
+                        v = ",".join(v) if all(isinstance(x, str) for x in v) else list(v)
+                    out[f"circuit_{f.name}_{g.name}"] = v
         return out

@@ -16,9 +16,17 @@ import xarray as xr
 from retinacodec.atomic import save_netcdf
 from retinacodec.recording import make_recording
 from retinacodec.sim.circuit import RetinaCircuit
-from retinacodec.sim.stimuli import natural_movie, white_noise
+from retinacodec.sim.stimuli import flash_sequence, natural_movie, white_noise
 
-__all__ = ["RetinaCircuit", "STIMULI", "load_truth", "save_truth", "simulate_retina", "simulate_run_freeze"]
+__all__ = [
+    "STIMULI",
+    "RetinaCircuit",
+    "flash_trains",
+    "load_truth",
+    "save_truth",
+    "simulate_retina",
+    "simulate_run_freeze",
+]
 
 STIMULI = ("white_noise", "natural")
 
@@ -28,6 +36,39 @@ def _movie(kind: str, n_frames: int, size: tuple[int, int], rng: np.random.Gener
     if kind == "white_noise":
         return white_noise(n_frames, size=size, seed=rng)
     return natural_movie(n_frames, size=size, seed=rng)
+
+
+def flash_trains(n_frames: int, size: tuple[int, int], rng: np.random.Generator,
+                 periods: tuple[int, int] = (5, 15), n_flashes: tuple[int, int] = (3, 8), duration: int = 2,
+                 intensity: float = -2.0, pause: tuple[int, int] = (30, 60)) -> np.ndarray:
+    """Full-field flash trains with random periods, each followed by grey (the OSR's training stimulus).
+
+    Parameters
+    ----------
+    n_frames : int
+        Length of the movie.
+    size : (int, int)
+        Frame size ``(ny, nx)``.
+    rng : numpy.random.Generator
+        Draws each train's period, flash count and pause.
+    periods, n_flashes, pause : (int, int)
+        Inclusive ranges, in frames or flashes, drawn uniformly per train.
+    duration : int
+        Frames per flash.
+    intensity : float
+        Flash contrast (torch-deep-retina's OSR: -2).
+
+    Returns
+    -------
+    ndarray, shape (n_frames, ny, nx), float32
+    """
+    onsets, t = [], 0
+    while t < n_frames:
+        period = int(rng.integers(periods[0], periods[1] + 1))
+        count = int(rng.integers(n_flashes[0], n_flashes[1] + 1))
+        onsets += [t + i * period for i in range(count)]
+        t += count * period + int(rng.integers(pause[0], pause[1] + 1))
+    return flash_sequence(n_frames, [o for o in onsets if o < n_frames], duration, intensity, size)
 
 
 def simulate_retina(
@@ -42,6 +83,7 @@ def simulate_retina(
     seed: int = 0,
     circuit: RetinaCircuit | None = None,
     gap_seconds: float = 1.0,
+    flash_train_fraction: float = 0.0,
 ) -> tuple[xr.Dataset, xr.Dataset]:
     """Simulate a recording from a ground-truth retinal circuit.
 
@@ -77,6 +119,11 @@ def simulate_retina(
         Use this circuit instead of a random one; its size and frame rate must match.
     gap_seconds : float
         Grey before each test repeat, s.
+    flash_train_fraction : float
+        Share of the training block (in 4-s segments chosen at random) replaced by full-field
+        dark flash trains (:func:`flash_trains`: periods 50-150 ms, 3-8 flashes, then grey), so
+        that a model learns the omitted stimulus response of a circuit with
+        :class:`~retinacodec.sim.circuit.OmittedStimulusResonance`. 0 (default): none.
 
     Returns
     -------
@@ -92,6 +139,8 @@ def simulate_retina(
     """
     if stimulus not in STIMULI:
         raise ValueError(f"stimulus must be one of {STIMULI}; got {stimulus!r}.")
+    if not 0.0 <= flash_train_fraction <= 1.0:
+        raise ValueError(f"flash_train_fraction must lie in [0, 1]; got {flash_train_fraction}.")
     size = (int(size[0]), int(size[1]))
     if circuit is None:
         calibration = "natural" if stimulus == "natural" else "white_noise"
@@ -107,7 +156,14 @@ def simulate_retina(
     n_gap = round(gap_seconds * frame_rate_hz)
     test_clip = _movie(stimulus, n_test, size, test_rng)
     grey = np.zeros((n_gap, *size), dtype=np.float32)
-    movie = np.concatenate([_movie(stimulus, n_train, size, train_rng), *[grey, test_clip] * n_repeats])
+    train = _movie(stimulus, n_train, size, train_rng)
+    if flash_train_fraction > 0:
+        flash_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(4)[3])
+        segment = round(4.0 * frame_rate_hz)
+        n_segments = n_train // segment
+        for i in flash_rng.choice(n_segments, round(flash_train_fraction * n_segments), replace=False):
+            train[i * segment : (i + 1) * segment] = flash_trains(segment, size, flash_rng)
+    movie = np.concatenate([train, *[grey, test_clip] * n_repeats])
     block = np.concatenate([np.full(n_train, "train"), *[np.full(n_gap, "other"), np.full(n_test, "test")] * n_repeats])
     repeat = np.concatenate(
         [np.full(n_train, -1), *[np.r_[np.full(n_gap, -1), np.full(n_test, r)] for r in range(n_repeats)]]
@@ -121,6 +177,7 @@ def simulate_retina(
         "gap_seconds": float(gap_seconds),
         "provenance": f"retinacodec.simulate_retina(stimulus={stimulus!r}, seed={seed})",
         **circuit.attrs(),
+        **({"flash_train_fraction": float(flash_train_fraction)} if flash_train_fraction > 0 else {}),
     }
     recording = make_recording(
         movie,
@@ -223,12 +280,14 @@ def simulate_run_freeze(
 
 #: Per-frame truth variables written by :func:`save_truth` (``generator`` is their sum).
 TRUTH_DRIVES = ("on_drive", "off_drive", "amacrine", "rate")
+#: Written too when the circuit had it (:class:`~retinacodec.sim.circuit.OmittedStimulusResonance`).
+OPTIONAL_DRIVES = ("resonant",)
 
 
 def save_truth(truth: xr.Dataset, path: str | os.PathLike, significant_digits: int = 4) -> Path:
     """Write a simulator truth compactly and atomically (NetCDF).
 
-    ``generator`` (= ``on_drive + off_drive - amacrine``) and the per-frame coordinates
+    ``generator`` (= ``on_drive + off_drive - amacrine`` [``+ resonant``]) and the per-frame coordinates
     shared with the recording (``time``, ``block``, ``repeat``) are left out, and the
     per-frame drives keep ``significant_digits`` significant digits (netCDF4 quantisation),
     which makes the file about 2.5× smaller. :func:`load_truth` restores all of them.
@@ -247,7 +306,8 @@ def save_truth(truth: xr.Dataset, path: str | os.PathLike, significant_digits: i
     pathlib.Path
     """
     compact = truth.drop_vars(["generator", "time", "block", "repeat"], errors="ignore")
-    return save_netcdf(compact, path, significant_digits=dict.fromkeys(TRUTH_DRIVES, significant_digits))
+    drives = [v for v in (*TRUTH_DRIVES, *OPTIONAL_DRIVES) if v in compact]
+    return save_netcdf(compact, path, significant_digits=dict.fromkeys(drives, significant_digits))
 
 
 def load_truth(path: str | os.PathLike, recording: xr.Dataset | None = None) -> xr.Dataset:
@@ -271,6 +331,8 @@ def load_truth(path: str | os.PathLike, recording: xr.Dataset | None = None) -> 
     if missing:
         raise ValueError(f"{path} is not a simulator truth file: it lacks {missing}.")
     truth["generator"] = truth["on_drive"] + truth["off_drive"] - truth["amacrine"]
+    if "resonant" in truth:
+        truth["generator"] = truth["generator"] + truth["resonant"]
     if recording is not None:
         if recording.sizes["frame"] != truth.sizes["frame"]:
             raise ValueError(

@@ -21,9 +21,11 @@ from scipy import ndimage
 __all__ = [
     "NATURAL_IMAGES",
     "flash_sequence",
+    "flashed_bars",
     "full_field_flash",
     "full_field_step",
     "load_natural_image",
+    "moving_bar",
     "natural_movie",
     "white_noise",
 ]
@@ -280,3 +282,70 @@ def flash_sequence(
     for onset, value in zip(onsets, intensities, strict=True):
         profile[onset : onset + duration] = value
     return np.broadcast_to(profile[:, None, None], (n_frames, *size)).copy()
+
+
+def moving_bar(
+    positions: Sequence[float] | np.ndarray,
+    width: float = 2.0,
+    intensity: float = 1.0,
+    size: tuple[int, int] = (50, 50),
+) -> np.ndarray:
+    """A vertical bar at a given horizontal position in each frame (anti-aliased edges).
+
+    Parameters
+    ----------
+    positions : sequence of float, shape (n_frames,)
+        Bar centre per frame, pixels along x (pixel ``i`` spans ``i - 0.5 .. i + 0.5``);
+        e.g. ``x0 + velocity * arange(n)`` for a bar moving at ``velocity`` px/frame.
+    width : float
+        Bar width, pixels.
+    intensity : float
+        Contrast of the bar on a grey background.
+    size : (int, int)
+        Frame size ``(ny, nx)`` in pixels.
+
+    Returns
+    -------
+    ndarray, shape (n_frames, ny, nx), float32
+        Each pixel holds ``intensity`` times the fraction of it the bar covers.
+    """
+    centre = np.asarray(positions, dtype=np.float64)[:, None]
+    x = np.arange(size[1])[None, :]
+    cover = np.clip(np.minimum(x + 0.5, centre + width / 2) - np.maximum(x - 0.5, centre - width / 2), 0.0, 1.0)
+    profile = (intensity * cover).astype(np.float32)
+    return np.broadcast_to(profile[:, None, :], (len(centre), *size)).copy()
+
+
+def flashed_bars(
+    positions: Sequence[float],
+    duration: int = 2,
+    interval: int = 40,
+    width: float = 2.0,
+    intensity: float = 1.0,
+    size: tuple[int, int] = (50, 50),
+) -> np.ndarray:
+    """Bars flashed one after another at the given positions, each followed by grey.
+
+    Parameters
+    ----------
+    positions : sequence of float
+        Bar centre of each flash, pixels along x.
+    duration : int
+        Frames each bar is shown.
+    interval : int
+        Frames from one flash onset to the next (the rest grey).
+    width, intensity, size
+        As for :func:`moving_bar`.
+
+    Returns
+    -------
+    ndarray, shape (len(positions) * interval, ny, nx), float32
+        Flash ``i`` starts at frame ``i * interval``.
+    """
+    if duration > interval:
+        raise ValueError(f"the flash duration ({duration}) must not exceed the interval ({interval}).")
+    frames = np.repeat(np.asarray(positions, dtype=np.float64), interval)
+    movie = moving_bar(frames, width, intensity, size)
+    shown = np.tile(np.arange(interval) < duration, len(positions))
+    movie[~shown] = 0.0
+    return movie
