@@ -16,6 +16,7 @@ from retinacodec.absence import (
     absence_attribution,
     absence_test,
     extreme_inputs,
+    extreme_mode_windows,
     extreme_patches,
     mode_projection,
     nontarget_attribution,
@@ -301,3 +302,28 @@ def test_mode_projection_recovers_a_planted_mode(sample_model: nn.Module) -> Non
     assert float(proj["cosine"].isel(sample=0, target=0, mode=0)) == pytest.approx(1.0, abs=1e-5)
     with pytest.raises(ValueError, match="layers="):
         mode_projection(absence_attribution(sample_model, x[:1], ref[:1], "sum", steps=2), modes)
+
+
+def test_extreme_mode_windows_rank_frames_by_the_atom(sample_model: nn.Module) -> None:
+    """A planted feature series: the frames projecting most and least on a mode's atom, with their windows."""
+    rng = np.random.default_rng(0)
+    n_frames = 120
+    stimulus = rng.choice([-1.0, 1.0], (n_frames, 20, 20)).astype(np.float32)
+    rec = xr.Dataset({"stimulus": (("frame", "y", "x"), stimulus)},
+                     coords={"frame": np.arange(n_frames), "block": ("frame", ["train"] * n_frames)})
+    frames = np.arange(40, 100)
+    features = rng.normal(size=(frames.size, 4)).astype(np.float32)
+    atom = np.array([1.0, -1.0, 0.0, 0.0], dtype=np.float32)
+    modes = xr.Dataset({"modes": (("mode", "feature"), atom[None]), "contributions": (("frame", "feature"), features)},
+                       coords={"mode": [0], "mode_layer": ("mode", ["layer1"]), "frame": frames},
+                       attrs={"source": "contributions"})
+    ds = extreme_mode_windows(sample_model, rec, modes, 0, k=3)
+    score = (features[:, 0] - features[:, 1]) / np.sqrt(2)
+    np.testing.assert_array_equal(ds["frame"].sel(end="highest").values, frames[np.argsort(score)[::-1][:3]])
+    np.testing.assert_array_equal(ds["frame"].sel(end="lowest").values, frames[np.argsort(score)[:3]])
+    np.testing.assert_allclose(ds["score"].sel(end="lowest").values, np.sort(score)[:3], rtol=1e-5)
+    f = int(ds["frame"].sel(end="highest", rank=0))
+    expected = sample_model.normalization.apply(stimulus[f - 39:f + 1])
+    np.testing.assert_allclose(ds["input"].sel(end="highest", rank=0).values, expected)
+    with pytest.raises(ValueError, match="mode 5"):
+        extreme_mode_windows(sample_model, rec, modes, 5)

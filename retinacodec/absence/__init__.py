@@ -5,6 +5,7 @@ from retinacodec.absence.attribution import (
     mode_projection,
     nontarget_attribution,
     omitted_flash_attribution,
+    omitted_flash_windows,
 )
 from retinacodec.absence.significance import absence_test, paste_patches
 from retinacodec.absence.units import recording_windows, unit_activations
@@ -30,6 +31,7 @@ __all__ = [
     "mode_projection",
     "nontarget_attribution",
     "omitted_flash_attribution",
+    "omitted_flash_windows",
     "recording_windows",
     "unit_activations",
 ]

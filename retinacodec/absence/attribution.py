@@ -34,7 +34,8 @@ from retinacodec.attribution.hooks import model_device, prepared
 from retinacodec.attribution.targets import TargetSpec, resolve_target
 from retinacodec.sim import stimuli
 
-__all__ = ["METHODS", "absence_attribution", "mode_projection", "nontarget_attribution", "omitted_flash_attribution"]
+__all__ = ["METHODS", "absence_attribution", "mode_projection", "nontarget_attribution", "omitted_flash_attribution",
+           "omitted_flash_windows"]
 
 METHODS = ("integrated_gradients", "gradient_x_input")
 INPUT = "input"
@@ -231,22 +232,33 @@ def nontarget_attribution(
     return out
 
 
-def _flash_windows(model: nn.Module, period: int, n_flashes: int, duration: int, intensity: float,
-                   search: int) -> tuple[torch.Tensor, torch.Tensor, int, int]:
-    """Windows of the train with its last flash omitted (actual) and present (reference).
+def omitted_flash_windows(model: nn.Module, period: int, *, n_flashes: int = 5, duration: int = 2,
+                          intensity: float = -2.0) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+    """Windows of a flash train with its last flash omitted (actual) and present (reference).
+
+    The movie is ``history`` gray frames, then ``n_flashes`` flashes every ``period`` frames
+    (``stimuli.flash_sequence``), then the omitted one; z-scored with ``model.normalization``.
+
+    Parameters
+    ----------
+    model : BNCNN
+    period, n_flashes, duration, intensity
+        As for :func:`omitted_flash_attribution`.
 
     Returns
     -------
-    actual, reference : torch.Tensor, shape (search, history, ny, nx)
-        Windows ending at the frames ``omitted .. omitted + search - 1`` (z-scored).
+    actual, reference : torch.Tensor, shape (history - duration + 1, history, ny, nx)
+        Window ``d`` ends ``d`` frames after the omitted flash's last frame: every window
+        holds the whole omitted flash.
     omitted : int
         Movie frame of the omitted flash's onset.
     first : int
-        Movie frame the first window ends at.
+        Movie frame the first window ends at (the omitted flash's last frame).
     """
     h = int(model.config.history)
     onsets = [h + i * period for i in range(n_flashes + 1)]
     omitted = onsets[-1]
+    search = h - duration + 1
     n = omitted + search + 1
     size = tuple(model.config.input_size)
     movies = [stimuli.flash_sequence(n, shown, duration, intensity, size) for shown in (onsets[:-1], onsets)]
@@ -324,8 +336,8 @@ def omitted_flash_attribution(
     if duration > h:
         raise ValueError(f"the flash ({duration} frames) must fit in the model's {h}-frame history.")
     search = h - duration + 1  # response frames whose window still holds the whole omitted flash
-    actual, reference, omitted, first = _flash_windows(model, int(period), int(n_flashes), int(duration),
-                                                      float(intensity), search)
+    actual, reference, omitted, first = omitted_flash_windows(model, int(period), n_flashes=int(n_flashes),
+                                                             duration=int(duration), intensity=float(intensity))
     dev = torch.device(device) if device is not None else model_device(model)
     with prepared(model, dev), torch.no_grad():
         out = [model(w.to(dev)).reshape(search, -1) for w in (actual, reference)]
