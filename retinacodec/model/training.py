@@ -61,7 +61,8 @@ class FitOptions:
     lr_factor : float
         Learning-rate multiplier on a plateau.
     max_minutes : float or None
-        Stop after this much wall time (the best model so far is kept).
+        Stop after this much wall time, checked after every batch (a cut epoch is still
+        validated; the best model so far is kept).
     """
 
     epochs: int = 40
@@ -114,7 +115,7 @@ def predict_targets(model: BNCNN, data: WindowedData, targets: np.ndarray, batch
 
 
 def train_epoch(model: BNCNN, data: WindowedData, order: np.ndarray, optimizer: torch.optim.Optimizer,
-                batch_size: int, l1_output: float, device: torch.device) -> float:
+                batch_size: int, l1_output: float, device: torch.device, deadline: float | None = None) -> float:
     """One pass over the training targets in the given order (the last partial batch is dropped).
 
     Parameters
@@ -133,15 +134,18 @@ def train_epoch(model: BNCNN, data: WindowedData, order: np.ndarray, optimizer: 
         L1 penalty on the predicted counts.
     device : torch.device
         Where the model lives.
+    deadline : float, optional
+        A ``time.monotonic()`` value: the pass stops after the first batch that ends past it.
 
     Returns
     -------
     float
-        Mean loss over the batches (Poisson NLL + L1 term).
+        Mean loss over the batches done (Poisson NLL + L1 term).
     """
     model.train()
     n_batches = max(1, len(order) // batch_size)
     total = torch.zeros((), device=device)
+    done = 0
     for b in range(n_batches):
         x, y = data.batch(order[b * batch_size : (b + 1) * batch_size], device)
         pred = model(x)
@@ -150,7 +154,10 @@ def train_epoch(model: BNCNN, data: WindowedData, order: np.ndarray, optimizer: 
         loss.backward()
         optimizer.step()
         total += loss.detach()
-    return float(total) / n_batches
+        done += 1
+        if deadline is not None and time.monotonic() > deadline:
+            break
+    return float(total) / done
 
 
 def _validation_score(model: BNCNN, data: WindowedData, val: np.ndarray, device: torch.device) -> float:
@@ -303,11 +310,12 @@ def fit(
         "options": dict(vars(options)),
     }
     start = time.monotonic()
+    deadline = None if options.max_minutes is None else start + 60 * options.max_minutes
     bar = tqdm(total=options.epochs, initial=state["epoch"], desc="fit", unit="epoch",
                disable=(progress is not True) if progress is not None else None)
     while state["epoch"] < options.epochs and state["bad_epochs"] < options.patience:
         mean_loss = train_epoch(model, data, rng.permutation(train_t), optimizer, options.batch_size,
-                                options.l1_output, device)
+                                options.l1_output, device, deadline)
         score = _validation_score(model, data, val_t, device)
         scheduler.step(score)
         state["epoch"] += 1
@@ -340,7 +348,7 @@ def fit(
             }
             save_checkpoint(checkpoint, best, data.normalization,
                             metadata={**metadata, "fit_log": state["log"]}, train_state=train_state)
-        if options.max_minutes is not None and time.monotonic() - start > 60 * options.max_minutes:
+        if deadline is not None and time.monotonic() > deadline:
             break
     bar.close()
     if state["best_state"] is not None:

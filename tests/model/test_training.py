@@ -69,6 +69,22 @@ def test_fit_is_deterministic_for_a_seed():
     assert not torch.equal(a.layer1.conv.weight, c.layer1.conv.weight)
 
 
+def test_time_budget_cuts_an_epoch_after_the_batch_that_ends_past_it(monkeypatch):
+    rec, _ = ln_recording(n_train=3000)
+    config = small_config(rec)
+    steps = []
+    original = torch.optim.Adam.step
+
+    def counting_step(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        steps.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", counting_step)
+    model = fit(rec, config=config, epochs=5, batch_size=32, max_minutes=1e-9, progress=False)
+    assert len(model.metadata["fit_log"]) == 1  # one (cut) epoch, validated, then stop
+    assert len(steps) == 1  # of its ~80 batches only the first ran
+
+
 def test_checkpoint_round_trip_and_resume(tmp_path):
     rec, _ = ln_recording(n_train=800)
     ckpt = tmp_path / "m.pt"
