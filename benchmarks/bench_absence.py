@@ -98,7 +98,15 @@ def section_flash(model: torch.nn.Module, periods: list[int]) -> None:
         print(f"  period {period}: " + "; ".join(parts) + f"; completeness {', '.join(f'{e:.1e}' for e in err)}")
 
 
-def section_modes(model: torch.nn.Module, rec, fit_frames: int) -> None:
+def _atom_summary(modes, mode: int, n: int = 3) -> str:
+    """The mode's ``n`` largest atom entries as layer/sign/channel: weight."""
+    atom = modes["modes"].sel(mode=mode)
+    top = np.argsort(-np.abs(atom.values))[:n]
+    return ", ".join(f"{atom['layer'].values[j]}/{atom['sign'].values[j]}/ch{int(atom['channel'].values[j])}: "
+                     f"{float(atom.values[j]):+.2f}" for j in top)
+
+
+def section_modes(model: torch.nn.Module, rec, truth, fit_frames: int) -> None:
     print(f"\n## Which per-cell modes carry the omitted-flash attribution (decompose preset 'cells', "
           f"{fit_frames} fit frames)")
     t0 = time.perf_counter()
@@ -112,17 +120,23 @@ def section_modes(model: torch.nn.Module, rec, fit_frames: int) -> None:
     d = ds.attrs["response_frame"]
     hidden = absence_attribution(generator, actual[d:d + 1], reference[d:d + 1], "all", layers=["layer1", "layer2"])
     proj = mode_projection(hidden, modes)
-    print("| cell | F(actual) - F(ref), generator | SAE | top mode | loading | cosine | R² |")
-    print("|---|---|---|---|---|---|---|")
+    types = truth["cell_type"].values if truth is not None else ["?"] * proj.sizes["target"]
+    print(f"projection on at most {proj.attrs['max_modes']} modes per SAE")
+    print("| cell | type | F(actual) - F(ref), generator | SAE | top mode | loading | cosine | R² |")
+    print("|---|---|---|---|---|---|---|---|")
+    tops = []
     for cell in proj["target"].values:
         for sae in proj["sae"].values:
             p = proj.sel(target=cell).isel(sample=0)
             mine = p["mode_layer"] == sae
             load = p["loading"].where(mine, -np.inf)
             top = int(load.argmax("mode"))
-            print(f"| {cell} | {float(hidden['output_difference'].sel(target=cell)[0]):+.3f} | {sae} | {top} | "
+            tops.append(top)
+            print(f"| {cell} | {types[int(cell)]} | {float(hidden['output_difference'].sel(target=cell)[0]):+.3f} | {sae} | {top} | "
                   f"{float(p['loading'].isel(mode=top)):.3f} | {float(p['cosine'].isel(mode=top)):+.2f} | "
                   f"{float(p['r2'].sel(sae=sae)):.2f} |")
+    for mode in sorted(set(tops)):
+        print(f"  mode {mode} ({tops.count(mode)}×): {_atom_summary(modes, mode)}")
 
 
 def main() -> None:
@@ -135,14 +149,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    rec, _ = rc.load_sample()
+    rec, truth = rc.load_sample()
     model = rc.load_sample_model()
     if args.only in (None, "test"):
         section_test(model, rec, args.inputs, args.seeds)
     if args.only in (None, "flash"):
         section_flash(model, args.periods)
     if args.only in (None, "modes"):
-        section_modes(model, rec, args.fit_frames)
+        section_modes(model, rec, truth, args.fit_frames)
 
 
 if __name__ == "__main__":

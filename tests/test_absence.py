@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -24,6 +25,7 @@ from retinacodec.absence import (
     optimize_input,
     unit_activations,
 )
+from retinacodec.absence.plots import plot_absence_test, plot_extreme_windows, plot_omitted_flash
 from retinacodec.absence.units import activation_map
 
 HISTORY, SIDE, DELAY = 12, 4, 3  # the detector's window; it looks DELAY frames back
@@ -116,6 +118,9 @@ def test_absence_detector_zero_baseline_is_blind_reference_is_not() -> None:
     # the absence raises the output: the omitted frame's attribution is positive
     assert float(ds["profile"].sel(baseline="reference", lag=DELAY)) == pytest.approx(expected, abs=1e-3)
     assert float(ds["completeness_relative"].max()) < 1e-3
+    fig = plot_omitted_flash(ds)
+    assert len(fig.axes) == 2 and len(fig.axes[1].lines) >= 2
+    plt.close(fig)
 
 
 def test_gradient_x_input_from_a_reference_and_hidden_layers() -> None:
@@ -236,6 +241,9 @@ def test_absence_test_flags_the_planted_absence_unit_only() -> None:
     means = res["activation_mean"].sel(unit=1)
     assert float(means.sel(condition="lowest")) < float(means.sel(condition="random"))
     assert res["p_bh"].values.min() >= res["p"].values.min()
+    fig = plot_absence_test(res)
+    assert "50 %" in fig.axes[0].get_title()
+    plt.close(fig)
 
 
 def test_extreme_inputs_are_ordered_and_recomputable(sample_model: nn.Module) -> None:
@@ -253,6 +261,9 @@ def test_extreme_inputs_are_ordered_and_recomputable(sample_model: nn.Module) ->
     with torch.no_grad():
         direct = activation_map(sample_model.eval(), x[at["index"].values[1, 0]], "layer2")[:, 1, 2, 3].numpy()
     np.testing.assert_allclose(direct, at["activation"].values[1, 0], rtol=1e-5, atol=1e-6)
+    fig = plot_extreme_windows(ds)
+    assert len(fig.axes) == 2 * 3
+    plt.close(fig)
 
 
 def test_extreme_patches_match_the_model_on_the_crop() -> None:
@@ -300,6 +311,12 @@ def test_mode_projection_recovers_a_planted_mode(sample_model: nn.Module) -> Non
     assert float(proj["loading"].isel(sample=0, target=0, mode=0)) == pytest.approx(np.linalg.norm(features[0]),
                                                                                     rel=1e-3)
     assert float(proj["cosine"].isel(sample=0, target=0, mode=0)) == pytest.approx(1.0, abs=1e-5)
+    # as sparse as a TopK SAE's codes: one mode, the planted one
+    one = mode_projection(ds, modes.assign_attrs(sae_kind="topk", k=1))
+    assert one.attrs["max_modes"] == 1
+    assert float(one["loading"].isel(sample=0, target=0, mode=1)) == 0.0
+    assert float(one["r2"].isel(sample=0, target=0, sae=0)) == pytest.approx(1.0, abs=1e-4)
+    assert float(one["r2"].isel(sample=1, target=0, sae=0)) <= float(proj["r2"].isel(sample=1, target=0, sae=0))
     with pytest.raises(ValueError, match="layers="):
         mode_projection(absence_attribution(sample_model, x[:1], ref[:1], "sum", steps=2), modes)
 

@@ -31,7 +31,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from retinacodec.absence.units import unit_activations
-from retinacodec.absence.visualize import _crops, default_patch, extreme_patches
+from retinacodec.absence.visualize import default_patch, extreme_patches, square_crops
 
 __all__ = ["CONDITIONS", "absence_test", "paste_patches"]
 
@@ -67,7 +67,7 @@ def paste_patches(inputs: torch.Tensor, patches: torch.Tensor, rng: np.random.Ge
 def _random_patches(x: torch.Tensor, p: int, s: int, k: int, rng: np.random.Generator) -> torch.Tensor:
     """k crops of random inputs at random crop positions: (k, channel, p, p)."""
     src = rng.integers(0, x.shape[0], k)
-    _, corners = _crops(x[:1], p, s)
+    _, corners = square_crops(x[:1], p, s)
     at = corners[rng.integers(0, corners.shape[0], k)]
     return torch.stack([x[i, :, y:y + p, xx:xx + p] for i, (y, xx) in zip(src, at, strict=True)])
 

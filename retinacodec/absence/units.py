@@ -24,7 +24,8 @@ from tqdm.auto import tqdm
 from retinacodec.attribution.hooks import model_device, prepared, resolve_layers
 from retinacodec.codec.features import pre_nonlinearity
 
-__all__ = ["activation_map", "input_dims", "is_retina_model", "label_input", "recording_windows", "unit_activations"]
+__all__ = ["activation_map", "input_dims", "is_retina_model", "label_input", "recording_windows", "select_units",
+           "unit_activations"]
 
 
 class _Stop(Exception):  # noqa: N818 (control flow, not an error)
@@ -74,8 +75,9 @@ def activation_map(model: nn.Module, x: torch.Tensor, layer: str) -> torch.Tenso
     raise ValueError(f"layer {layer!r} did not run in the model's forward pass.")
 
 
-def _reduce(a: torch.Tensor, channels: Sequence[int] | None, position: tuple[int, int] | None) -> torch.Tensor:
-    """(batch, channel, *space) → (batch, n_units): spatial mean, or the value at ``position``."""
+def select_units(a: torch.Tensor, channels: Sequence[int] | None, position: tuple[int, int] | None) -> torch.Tensor:
+    """A layer's units: (batch, channel, *space) → (batch, n_units), each channel's spatial mean or its value at
+    ``position``; a layer without spatial dims (batch, unit) keeps its units (``channels`` of them)."""
     if channels is not None:
         a = a[:, list(channels)]
     if a.ndim == 2:
@@ -130,7 +132,7 @@ def unit_activations(model: nn.Module, inputs: torch.Tensor | np.ndarray, layer:
         for start in tqdm(range(0, x.shape[0], batch_size), desc="activations", unit="batch",
                           disable=(not progress) if progress is not None else None):
             a = activation_map(model, x[start:start + batch_size].to(dev, dtype), layer)
-            out.append(_reduce(a, channels, position).float().cpu().numpy())
+            out.append(select_units(a, channels, position).float().cpu().numpy())
     return np.concatenate(out)
 
 

@@ -24,17 +24,17 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from retinacodec.absence.units import (
-    _reduce,
     activation_map,
     is_retina_model,
     label_input,
     recording_windows,
+    select_units,
     unit_activations,
 )
 from retinacodec.attribution.hooks import model_device, prepared
 
 __all__ = ["default_patch", "extreme_inputs", "extreme_mode_windows", "extreme_patches", "mode_scores",
-           "optimize_input", "patch_scores"]
+           "optimize_input", "patch_scores", "square_crops"]
 
 ENDS = ("highest", "lowest")
 #: The official patch search on 224-pixel ImageNet images: patch 64, stride 16.
@@ -149,7 +149,7 @@ def default_patch(model: nn.Module, layer: str, inputs: torch.Tensor | np.ndarra
     return min(side, max(smallest, round(p0 * side / ref))), max(1, round(s0 * side / ref))
 
 
-def _crops(x: torch.Tensor, p: int, s: int) -> tuple[torch.Tensor, np.ndarray]:
+def square_crops(x: torch.Tensor, p: int, s: int) -> tuple[torch.Tensor, np.ndarray]:
     """All p×p crops at stride s: (n·m, C, p, p), and their top-left corners (m, 2)."""
     c = x.unfold(2, p, s).unfold(3, p, s)  # (n, C, ny, nx, p, p)
     ny, nx = c.shape[2], c.shape[3]
@@ -177,8 +177,8 @@ def patch_scores(model: nn.Module, inputs: torch.Tensor, layer: str, patch_size:
         for start in tqdm(range(0, inputs.shape[0], batch_size), desc="patches", unit="batch",
                           disable=(not progress) if progress is not None else None):
             chunk = inputs[start:start + batch_size].to(dev, dtype)
-            crops, corners = _crops(chunk, patch_size, stride)
-            a = _reduce(activation_map(model, crops, layer), None, None)
+            crops, corners = square_crops(chunk, patch_size, stride)
+            a = select_units(activation_map(model, crops, layer), None, None)
             out.append(a.reshape(chunk.shape[0], corners.shape[0], -1).float().cpu().numpy())
     return np.concatenate(out), corners
 
@@ -363,7 +363,7 @@ def optimize_input(model: nn.Module, layer: str, channel: int, position: tuple[i
         tv_dims = range(1, len(shape) + 1) if retina else range(2, len(shape) + 1)  # a movie: frames too
 
         def unit(x: torch.Tensor) -> torch.Tensor:
-            return _reduce(activation_map(model, x, layer), [channel], position)[0, 0]
+            return select_units(activation_map(model, x, layer), [channel], position)[0, 0]
 
         with torch.no_grad():
             start = float(unit(bound * torch.tanh(v)))
