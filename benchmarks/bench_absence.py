@@ -132,7 +132,8 @@ def section_modes(model: torch.nn.Module, rec, truth, fit_frames: int) -> None:
             load = p["loading"].where(mine, -np.inf)
             top = int(load.argmax("mode"))
             tops.append(top)
-            print(f"| {cell} | {types[int(cell)]} | {float(hidden['output_difference'].sel(target=cell)[0]):+.3f} | {sae} | {top} | "
+            diff = float(hidden["output_difference"].sel(target=cell)[0])
+            print(f"| {cell} | {types[int(cell)]} | {diff:+.3f} | {sae} | {top} | "
                   f"{float(p['loading'].isel(mode=top)):.3f} | {float(p['cosine'].isel(mode=top)):+.2f} | "
                   f"{float(p['r2'].sel(sae=sae)):.2f} |")
     for mode in sorted(set(tops)):
