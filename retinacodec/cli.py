@@ -570,6 +570,35 @@ def _prediction_from_rates(modes, rec, truth):  # noqa: ANN001, ANN202
                            cell_types=truth["cell_type"] if truth is not None else None)
 
 
+def cmd_phenomena(args: argparse.Namespace) -> int:
+    """Run every retinal-phenomenon experiment on MODEL and the simulator; NetCDF, figures and the table to --out."""
+    import matplotlib.pyplot as plt
+
+    from retinacodec.atomic import save_netcdf
+    from retinacodec.figures import save_figure
+    from retinacodec.figures.phenomena import plot_phenomenon
+    from retinacodec.phenomena import run_all
+
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        raise FileExistsError(f"{out} already exists and is not empty; pass --overwrite to replace its files.")
+    model = _load(args.model)
+    results, table = run_all(model, progress=True)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, ds in results.items():
+        print(save_netcdf(ds, out / f"{name}.nc"))
+        fig = plot_phenomenon(ds)
+        for fmt in ("png", "pdf"):
+            print(save_figure(fig, out / f"{name}.{fmt}"))
+        plt.close(fig)
+    (out / "table.txt").write_text(table.to_string(float_format=lambda v: f"{v:.4g}") + "\n")
+    (out / "table.json").write_text(json.dumps(_json_ready(table.reset_index().to_dict(orient="records")), indent=2))
+    print(out / "table.txt")
+    print(out / "table.json")
+    print(table.to_string(float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+
 def cmd_figures(args: argparse.Namespace) -> int:
     from retinacodec.figures import save_figure
 
@@ -889,6 +918,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=("png", "svg", "pdf"), default="png", help="figure file format")
     _reader_args(s)
     s.set_defaults(func=cmd_figures)
+
+    s = parser("phenomena", "retinal phenomena: a model's in-silico experiments beside the simulator's",
+               "Run the classic experiments (step, paired flash, omitted stimulus response over a sweep of "
+               "periods, latency coding, motion anticipation and reversal, contrast adaptation with LN fits) on "
+               "MODEL and on the ground-truth simulator with the published mechanisms (RetinaCircuit.phenomena); "
+               "writes one NetCDF file and one figure (PNG and PDF) per experiment and the table of measures "
+               "(text and JSON) to --out, and prints each path.")
+    s.add_argument("model", metavar="MODEL", help="fitted model checkpoint (.pt)")
+    s.add_argument("--out", required=True, help="folder for the results")
+    s.add_argument("--overwrite", action="store_true", help="replace files in --out if it is not empty")
+    s.set_defaults(func=cmd_phenomena)
 
     s = parser("demo", help="the main job on the shipped sample",
                        description="Summarise the shipped sample, fit a model to it, evaluate it, and "

@@ -213,7 +213,7 @@ class ContrastAdaptation:
     """
 
     tau_s: float = 0.5
-    half_contrast: float = 0.7
+    half_contrast: float = 0.3
     speedup: float = 0.7
 
     def apply(self, u: np.ndarray, u_fast: np.ndarray, frame_rate_hz: float) -> np.ndarray:
