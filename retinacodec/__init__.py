@@ -8,7 +8,7 @@ The main entry points::
     scores = rc.evaluate(model, rec, truth)
 """
 
-from retinacodec import figures, rf
+from retinacodec import absence, figures, rf
 from retinacodec.attribution import Surprisal, contributions, contributions_for_recording, layer_contributions
 from retinacodec.codec import analyses, decompose, interventions, sae, save_modes
 from retinacodec.codec.interventions import intervention_curves
@@ -25,6 +25,7 @@ __all__ = [
     "BNCNNConfig",
     "Surprisal",
     "__version__",
+    "absence",
     "analyses",
     "block_frames",
     "contributions",

@@ -23,6 +23,7 @@ from retinacodec.absence import (
     nontarget_attribution,
     omitted_flash_attribution,
     optimize_input,
+    recording_windows,
     unit_activations,
 )
 from retinacodec.absence.plots import plot_absence_test, plot_extreme_windows, plot_omitted_flash
@@ -198,6 +199,19 @@ def test_nontarget_attribution_on_digits(digits_classifier: tuple) -> None:
         nontarget_attribution(model, zeros, np.zeros(len(zeros), int), nontarget=0)
 
 
+def test_nontarget_defaults_to_the_strongest_other_class() -> None:
+    """With more than two classes the default non-target is the highest logit other than the label."""
+    model = nn.Linear(4, 3, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(torch.eye(3, 4))
+    x = torch.tensor([[5.0, 1.0, 2.0, 0.0], [1.0, 5.0, 0.5, 0.0], [3.0, 1.0, 2.0, 9.0]])
+    ds = nontarget_attribution(model, x, [0, 1, 2], method="gradient_x_input")
+    np.testing.assert_array_equal(ds["nontarget"].values, [2, 0, 0])
+    signed = ds["input"].sum("sign").values  # a linear model: weight row of the non-target × input
+    np.testing.assert_allclose(signed, model.weight.detach().numpy()[[2, 0, 0]] * x.numpy(), atol=1e-6)
+    assert ds["input"].dims == ("sample", "sign", "feature")
+
+
 class PlantedUnits(nn.Module):
     """A bright-blob detector (layer1) read by a presence unit and an absence unit (layer2).
 
@@ -344,3 +358,7 @@ def test_extreme_mode_windows_rank_frames_by_the_atom(sample_model: nn.Module) -
     np.testing.assert_allclose(ds["input"].sel(end="highest", rank=0).values, expected)
     with pytest.raises(ValueError, match="mode 5"):
         extreme_mode_windows(sample_model, rec, modes, 5)
+    windows, kept = recording_windows(sample_model, rec, n=10, seed=1)
+    assert windows.shape == (10, 40, 20, 20) and kept.min() >= 39 and np.all(np.diff(kept) > 0)
+    with pytest.raises(ValueError, match="history before each"):
+        recording_windows(sample_model, rec, np.array([10]))

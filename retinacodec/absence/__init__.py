@@ -7,6 +7,7 @@ from retinacodec.absence.attribution import (
     omitted_flash_attribution,
     omitted_flash_windows,
 )
+from retinacodec.absence.plots import plot_absence_test, plot_extreme_windows, plot_omitted_flash
 from retinacodec.absence.significance import absence_test, paste_patches
 from retinacodec.absence.units import recording_windows, unit_activations
 from retinacodec.absence.visualize import (
@@ -25,13 +26,16 @@ __all__ = [
     "extreme_inputs",
     "extreme_mode_windows",
     "extreme_patches",
-    "mode_scores",
-    "optimize_input",
-    "paste_patches",
     "mode_projection",
+    "mode_scores",
     "nontarget_attribution",
     "omitted_flash_attribution",
     "omitted_flash_windows",
+    "optimize_input",
+    "paste_patches",
+    "plot_absence_test",
+    "plot_extreme_windows",
+    "plot_omitted_flash",
     "recording_windows",
     "unit_activations",
 ]

@@ -62,8 +62,8 @@ def plot_extreme_windows(ds: xr.Dataset) -> Figure:
     """For each unit, the mean of its highest- and of its lowest-activating windows.
 
     Each unit gets a row: the spatial map of the mean window at the lag where it varies most,
-    for the highest and the lowest windows, and the time course of those means at the map's
-    centre pixel.
+    for the highest and the lowest windows, and the time course of those means at the window's
+    centre pixel (the receptive-field centre of a unit read at the map's centre ``position``).
 
     Parameters
     ----------
