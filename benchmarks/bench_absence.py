@@ -24,8 +24,11 @@ layer-1 and layer-2 absence attributions of each cell's generator after the omit
 projected on those modes (:func:`retinacodec.absence.mode_projection`): the mode carrying most
 of it per cell, its NNLS loading and the R² of the projection.
 
+``--model PATH`` runs the ``flash`` section on another fitted model instead (e.g. one fitted to
+the simulator's omitted-stimulus circuit, ``benchmarks/bench_phenomena.py``).
+
 Usage: python benchmarks/bench_absence.py [--only test|flash|modes] [--inputs 2000] [--seeds 0 1 2]
-       [--periods 6 8 10 12 15] [--fit-frames 1500] [--threads 1]
+       [--periods 6 8 10 12 15] [--fit-frames 1500] [--threads 1] [--model PATH]
 """
 
 from __future__ import annotations
@@ -84,6 +87,15 @@ def section_flash(model: torch.nn.Module, periods: list[int]) -> None:
                   f"{float(ds['output_difference'].sel(baseline='reference')):.3f} | "
                   f"{float(mf.sel(baseline='reference')):.3f} | {float(mf.sel(baseline='zero')):.2e} | "
                   f"{float(ce.sel(baseline='reference')):.1e}, {float(ce.sel(baseline='zero')):.1e} |")
+    print("\nEach cell as the target (integrated gradients): share on the omitted flash, min-max over cells")
+    print("| period | reference | zero | F(actual) - F(reference), per cell |")
+    print("|---|---|---|---|")
+    for period in periods:
+        per_cell = [omitted_flash_attribution(model, period, target=c) for c in range(model.config.n_cells)]
+        mf = np.array([ds["mass_fraction"].values for ds in per_cell])
+        diff = [float(ds["output_difference"].sel(baseline="reference")) for ds in per_cell]
+        print(f"| {period} | {mf[:, 0].min():.3f}-{mf[:, 0].max():.3f} | {mf[:, 1].min():.2e}-{mf[:, 1].max():.2e} | "
+              f"{', '.join(f'{v:+.2f}' for v in diff)} |")
     print("\nChannels carrying the reference-based attribution (integrated gradients, signed sums over space):")
     for period in periods:
         ds = omitted_flash_attribution(model, period)
@@ -148,6 +160,7 @@ def main() -> None:
     parser.add_argument("--periods", type=int, nargs="+", default=[6, 8, 10, 12, 15])
     parser.add_argument("--fit-frames", type=int, default=1500)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--model", help="a model checkpoint for the 'flash' section (default: the sample model)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rec, truth = rc.load_sample()
@@ -155,7 +168,7 @@ def main() -> None:
     if args.only in (None, "test"):
         section_test(model, rec, args.inputs, args.seeds)
     if args.only in (None, "flash"):
-        section_flash(model, args.periods)
+        section_flash(rc.load_model(args.model) if args.model else model, args.periods)
     if args.only in (None, "modes"):
         section_modes(model, rec, truth, args.fit_frames)
 
