@@ -216,7 +216,7 @@ def fit_modes(fit_features: xr.DataArray, features: xr.DataArray, layers: Sequen
         attrs={"source": name, "layers": names, "sae_kind": sae, "k": int(k),
                "expansion": float(expansion) if expansion is not None else "default", "seed": int(seed),
                "metrics_on": "held-out training samples" if metrics[0]["held_out"] else "the training samples",
-               "n_fit_samples": int(np.prod(fit_features.shape[:-1])), "n_fit_frames": int(fit_features.sizes["frame"]),
+               "n_fit_samples": int(np.prod(fit_features.shape[:-1])), "n_fit_frames": int(fit_features.shape[0]),
                **{f"sae_{key}": value for key, value in sae_params.items() if isinstance(value, int | float | str)}},
     )
     ds["modes"].attrs["description"] = "SAE dictionary atoms (modes), in the units of the features"

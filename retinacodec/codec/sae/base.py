@@ -188,7 +188,7 @@ def reconstruction_mse(module: SAEModule, x: torch.Tensor) -> float:
 def train_module(module: SAEModule, x_train: torch.Tensor, x_val: torch.Tensor | None, *, lr: float,
                  batch_size: int, max_epochs: int, patience: int | None, generator: torch.Generator,
                  progress: bool | None = None, step_lr: tuple[int, float] | None = None,
-                 drop_last: bool = False) -> list[dict[str, float]]:
+                 drop_last: bool = False, plateau_lr: tuple[float, int] | None = None) -> list[dict[str, float]]:
     """Train with Adam; stop early on held-out reconstruction MSE, or run every epoch.
 
     Parameters
@@ -217,6 +217,9 @@ def train_module(module: SAEModule, x_train: torch.Tensor, x_val: torch.Tensor |
         epoch; None keeps the learning rate constant.
     drop_last : bool
         Skip the last, smaller batch of each epoch (as a ``DataLoader(drop_last=True)``).
+    plateau_lr : (float, int), optional
+        ``(factor, patience)`` of a :class:`torch.optim.lr_scheduler.ReduceLROnPlateau` stepped
+        once per epoch on the mean training loss (CODEC's ResNet run); not with ``step_lr``.
 
     Returns
     -------
@@ -225,7 +228,11 @@ def train_module(module: SAEModule, x_train: torch.Tensor, x_val: torch.Tensor |
         monitored samples), ``lr``.
     """
     optimizer = torch.optim.Adam(module.parameters(), lr=lr)
+    if step_lr is not None and plateau_lr is not None:
+        raise ValueError("give step_lr or plateau_lr, not both.")
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, *step_lr) if step_lr is not None else None
+    plateau = (torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=plateau_lr[0],
+                                                          patience=plateau_lr[1]) if plateau_lr is not None else None)
     monitored = x_train if x_val is None else x_val
     history: list[dict[str, float]] = []
     best_mse, best_state, bad_epochs = math.inf, None, 0
@@ -250,6 +257,8 @@ def train_module(module: SAEModule, x_train: torch.Tensor, x_val: torch.Tensor |
                         "lr": optimizer.param_groups[0]["lr"]})
         if scheduler is not None:
             scheduler.step()
+        if plateau is not None:
+            plateau.step(history[-1]["train_loss"])
         bar.set_postfix(mse=f"{val_mse:.4g}")
         if patience is None:
             continue
@@ -312,6 +321,8 @@ class BaseSAE(TransformerMixin, BaseEstimator):
     step_lr: tuple[int, float] | None = None
     #: Skip each epoch's last, smaller batch; subclasses may make it a parameter.
     drop_last: bool = False
+    #: ``(factor, patience)`` of a per-epoch ReduceLROnPlateau on the training loss, or None; likewise.
+    plateau_lr: tuple[float, int] | None = None
 
     @abstractmethod
     def _build_module(self, x_train: torch.Tensor, n_latents: int) -> SAEModule:
@@ -370,7 +381,7 @@ class BaseSAE(TransformerMixin, BaseEstimator):
             self.history_ = train_module(module, x[train], x[val] if held_out else None, lr=self.lr,
                                          batch_size=self.batch_size, max_epochs=self.max_epochs,
                                          patience=self.patience, generator=generator, progress=self.progress,
-                                         step_lr=self.step_lr, drop_last=self.drop_last)
+                                         step_lr=self.step_lr, drop_last=self.drop_last, plateau_lr=self.plateau_lr)
             scored = val if held_out else train
             codes_train, codes_scored = encode_all(module, x[train]), encode_all(module, x[scored])
             with torch.no_grad():

@@ -151,6 +151,10 @@ class CodecSAE(BaseSAE):
         Early stopping on the held-out MSE; None (official) trains every epoch.
     step_lr : (int, float), optional
         ``(step_size, gamma)`` of the per-epoch StepLR schedule; None for a constant rate.
+    plateau_lr : (float, int), optional
+        ``(factor, patience)`` of a per-epoch ReduceLROnPlateau on the mean training loss
+        instead (CODEC's ResNet run, ``preprocessing/3a_train_saes_resnet.py``: ``(0.5, 10)``
+        with ``step_lr=None``).
     drop_last : bool
         Skip each epoch's last, smaller batch.
     validation_fraction : float
@@ -173,11 +177,13 @@ class CodecSAE(BaseSAE):
                  lr: float = 1e-5, batch_size: int = 128, max_epochs: int = 800, patience: int | None = None,
                  step_lr: tuple[int, float] | None = (25, 0.98), drop_last: bool = True,
                  validation_fraction: float = 0.0, open_fraction: float | None = None, split: str = "random",
-                 seed: int = 0, device: str | None = "cpu", progress: bool | None = None) -> None:
+                 seed: int = 0, device: str | None = "cpu", progress: bool | None = None,
+                 plateau_lr: tuple[float, int] | None = None) -> None:
         self.expansion, self.n_modes, self.threshold, self.dropout = expansion, n_modes, threshold, dropout
         self.hidden = hidden
         self.l1, self.nonneg_dictionary, self.lr, self.batch_size = l1, nonneg_dictionary, lr, batch_size
         self.max_epochs, self.patience, self.step_lr, self.drop_last = max_epochs, patience, step_lr, drop_last
+        self.plateau_lr = plateau_lr
         self.validation_fraction, self.open_fraction = validation_fraction, open_fraction
         self.split, self.seed, self.device, self.progress = split, seed, device, progress
 
