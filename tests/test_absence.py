@@ -245,6 +245,7 @@ def blob_images(n: int = 600, side: int = 16, share: float = 0.1, seed: int = 0)
     return torch.from_numpy(x)
 
 
+@pytest.mark.filterwarnings("ignore:Precision loss:RuntimeWarning")  # the absence unit's random pastes tie exactly
 def test_absence_test_flags_the_planted_absence_unit_only() -> None:
     model, x = PlantedUnits(), blob_images()
     res = absence_test(model, x, "layer2", n_top=100, seed=0)
@@ -255,6 +256,8 @@ def test_absence_test_flags_the_planted_absence_unit_only() -> None:
     means = res["activation_mean"].sel(unit=1)
     assert float(means.sel(condition="lowest")) < float(means.sel(condition="random"))
     assert res["p_bh"].values.min() >= res["p"].values.min()
+    with pytest.raises(ValueError, match="smaller patch_size"):
+        absence_test(model, x, "layer2", patch_size=16, stride=1)
     fig = plot_absence_test(res)
     assert "50 %" in fig.axes[0].get_title()
     plt.close(fig)

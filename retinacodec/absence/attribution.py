@@ -152,6 +152,8 @@ def absence_attribution(
     ds = ds.drop_vars(INPUT)
     ds[INPUT] = labelled
     ds[INPUT].attrs["description"] = "input attribution, positive and negative parts (sum over sign: signed)"
+    for key in ("kink_correction", "affine_stem", "smooth_output"):  # module names as the model spells them
+        ds.attrs[key] = str(ds.attrs[key]).replace(f"{INNER}.", "")
     ds.attrs.update(method=method, steps=int(steps) if method == "integrated_gradients" else 1,
                     reference="zeros" if reference is None else "given", layers=[INPUT, *hidden])
     return ds

@@ -125,6 +125,10 @@ def absence_test(model: nn.Module, inputs: torch.Tensor | np.ndarray, layer: str
         p, s = default_patch(model, layer, x)
         patch_size, stride = patch_size or p, stride or s
     p, s = int(patch_size), int(stride)
+    if p >= min(x.shape[2:]):
+        raise ValueError(f"patches of {p} pixels cover the whole {x.shape[2]}×{x.shape[3]} input, so pasting one "
+                         "replaces the input; give a smaller patch_size (a model that runs only on whole inputs, such "
+                         "as one with a BatchNorm per unit, cannot score crops).")
     scores = unit_activations(model, x, layer, batch_size=batch_size, device=device, progress=progress)
     units = np.arange(scores.shape[1]) if channels is None else np.asarray(channels, dtype=int)
     extreme = extreme_patches(model, x, layer, patch_size=p, stride=s, k=n_patches, device=device,
