@@ -27,7 +27,7 @@ from retinacodec.absence import (
     unit_activations,
 )
 from retinacodec.absence.plots import plot_absence_test, plot_extreme_windows, plot_omitted_flash
-from retinacodec.absence.units import activation_map
+from retinacodec.absence.units import activation_map, unit_module
 
 HISTORY, SIDE, DELAY = 12, 4, 3  # the detector's window; it looks DELAY frames back
 
@@ -79,6 +79,18 @@ class SmoothNet(nn.Module):
 def sample_model() -> nn.Module:
     torch.manual_seed(0)
     return rc.load_sample_model()
+
+
+def test_plots_never_import_torch() -> None:
+    import ast
+    from pathlib import Path
+
+    import retinacodec.absence.plots as plots
+
+    tree = ast.parse(Path(plots.__file__).read_text())
+    names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    names += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    assert not [m for m in names if m.split(".")[0] == "torch"]
 
 
 def test_completeness_from_a_reference_on_a_smooth_model() -> None:
@@ -309,6 +321,8 @@ def test_optimized_input_moves_the_unit(sample_model: nn.Module, direction: str)
     image = optimize_input(SmoothNet(), "conv", 2, direction=direction, shape=(3, 8, 8), steps=100)
     assert image.dims == ("channel", "y", "x")
     assert sign * image.attrs["activation"] > sign * image.attrs["activation_start"] + 0.1
+    if direction == "min":  # read before the Softplus, which is positive everywhere
+        assert unit_module(SmoothNet(), "conv") == "conv.0" and image.attrs["activation"] < 0
 
 
 def test_mode_projection_recovers_a_planted_mode(sample_model: nn.Module) -> None:

@@ -1,10 +1,11 @@
 """Units, their pre-nonlinearity activations, and labelled model inputs.
 
 A **unit** is a channel of a hidden layer, read at the layer's pre-nonlinearity point
-(:func:`retinacodec.codec.features.pre_nonlinearity`: for a BNCNN layer the BatchNorm output,
-before the ReLU clips every decrease). Its activation on one input is the channel's map
-averaged over space (the official what-is-missing code: ``AdaptiveAvgPool2d``), or its value
-at one position ``(y, x)``; for a layer with no spatial dims (``Linear``) it is the unit itself.
+(:func:`unit_module`: for a BNCNN layer the BatchNorm output, before the ReLU clips every
+decrease; for a ``Sequential`` ending in a Softplus, GELU ... the module before it). Its
+activation on one input is the channel's map averaged over space (the official
+what-is-missing code: ``AdaptiveAvgPool2d``), or its value at one position ``(y, x)``; for a
+layer with no spatial dims (``Linear``) it is the unit itself.
 
 Model inputs are ``(batch, channel, y, x)`` images, or for a BNCNN ``(batch, history, y, x)``
 z-scored stimulus windows, whose channel dim is labelled ``lag`` (frames before the
@@ -24,8 +25,8 @@ from tqdm.auto import tqdm
 from retinacodec.attribution.hooks import model_device, prepared, resolve_layers
 from retinacodec.codec.features import pre_nonlinearity
 
-__all__ = ["activation_map", "input_dims", "is_retina_model", "label_input", "recording_windows", "select_units",
-           "unit_activations"]
+__all__ = ["NONLINEARITIES", "activation_map", "input_dims", "is_retina_model", "label_input", "recording_windows",
+           "select_units", "unit_activations", "unit_module"]
 
 
 class _Stop(Exception):  # noqa: N818 (control flow, not an error)
@@ -42,6 +43,24 @@ def is_retina_model(model: nn.Module) -> bool:
     return hasattr(config, "history") and hasattr(config, "input_size")
 
 
+#: Elementwise nonlinearities that end a layer, besides the ReLU that ``pre_nonlinearity`` knows.
+NONLINEARITIES = (nn.ReLU, nn.LeakyReLU, nn.Softplus, nn.Sigmoid, nn.Tanh, nn.ELU, nn.SELU, nn.GELU, nn.SiLU)
+
+
+def unit_module(model: nn.Module, layer: str) -> str:
+    """The module whose output is ``layer``'s pre-nonlinearity activation.
+
+    :func:`retinacodec.codec.features.pre_nonlinearity` (a ``Sequential`` ending in a ReLU is
+    read before it), extended to a ``Sequential`` ending in any of :data:`NONLINEARITIES`.
+    """
+    name = pre_nonlinearity(model, layer)
+    module = resolve_layers(model, name)[name]
+    children = list(module.named_children())
+    if isinstance(module, nn.Sequential) and len(children) > 1 and isinstance(children[-1][1], NONLINEARITIES):
+        return f"{name}.{children[-2][0]}"
+    return name
+
+
 def activation_map(model: nn.Module, x: torch.Tensor, layer: str) -> torch.Tensor:
     """A layer's pre-nonlinearity activation, running the model only up to it.
 
@@ -54,13 +73,13 @@ def activation_map(model: nn.Module, x: torch.Tensor, layer: str) -> torch.Tenso
     model : nn.Module
     x : torch.Tensor, shape (batch, ...)
     layer : str
-        A hidden layer (``"layer1"``, ``"features.3"``); read at ``pre_nonlinearity(model, layer)``.
+        A hidden layer (``"layer1"``, ``"features.3"``); read at :func:`unit_module`.
 
     Returns
     -------
     torch.Tensor, shape (batch, channel, *space) or (batch, unit)
     """
-    module = resolve_layers(model, pre_nonlinearity(model, layer)).popitem()[1]
+    module = resolve_layers(model, unit_module(model, layer)).popitem()[1]
 
     def stop(m: nn.Module, inputs: tuple, out: torch.Tensor) -> None:
         raise _Stop(out)
