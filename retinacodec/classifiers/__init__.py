@@ -5,10 +5,12 @@
 - :mod:`.modes` — CODEC's SAE per layer with the official ResNet preset (:func:`image_modes`);
 - :mod:`.analyses` — mode × class correlation, per-layer sparsity / sign correlation / dimensionality;
 - :mod:`.interventions` — ablating or preserving a class's top mode's channels (official protocol);
+- :mod:`.components` — which part of an image drives a mode's top channels (:func:`mode_components`);
 - :mod:`.networks`, :mod:`.data` — small torchvision-shaped ResNet and ViT, scikit-learn digits.
 """
 
 from retinacodec.classifiers.analyses import class_correlation, layer_statistics, top_modes
+from retinacodec.classifiers.components import mode_components
 from retinacodec.classifiers.data import accuracy, digits, predict, split, train_classifier
 from retinacodec.classifiers.features import image_activations, image_contributions, reduce_layer
 from retinacodec.classifiers.interventions import channel_ranking, class_ablation, class_accuracy, mode_ablation
@@ -32,6 +34,7 @@ __all__ = [
     "layer_statistics",
     "layer_table",
     "mode_ablation",
+    "mode_components",
     "predict",
     "reduce_layer",
     "resnet",
