@@ -275,6 +275,42 @@ def test_absence_test_flags_the_planted_absence_unit_only() -> None:
     plt.close(fig)
 
 
+class PlantedFlashUnits(nn.Module):
+    """Windows version of :class:`PlantedUnits`: a detector of a bright full-field frame at lag DELAY,
+    read by a presence unit (channel 0) and an absence unit (channel 1, ``1 − 0.2 × detector``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.config = SimpleNamespace(history=HISTORY, input_size=(SIDE, SIDE))
+        conv1, conv2 = nn.Conv2d(HISTORY, 1, SIDE), nn.Conv2d(1, 2, 1)
+        with torch.no_grad():
+            conv1.weight.zero_()
+            conv1.weight[0, HISTORY - 1 - DELAY] = 1.0 / SIDE**2
+            conv1.bias.fill_(-0.5)
+            conv2.weight.copy_(torch.tensor([1.0, -0.2]).view(2, 1, 1, 1))
+            conv2.bias.copy_(torch.tensor([0.0, 1.0]))
+        self.layer1 = nn.Sequential(conv1, nn.ReLU())
+        self.layer2 = nn.Sequential(conv2, nn.ReLU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer2(self.layer1(x)).flatten(1)
+
+
+@pytest.mark.filterwarnings("ignore:Precision loss:RuntimeWarning")
+def test_absence_test_in_time_flags_the_missing_flash_unit_only() -> None:
+    """Pieces in time: runs of frames pasted at their own lags; only the unit that a flash lowers is flagged."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 0.3, (600, HISTORY, SIDE, SIDE)).astype(np.float32)
+    for i in np.flatnonzero(rng.random(600) < 0.1):
+        x[i, rng.integers(0, HISTORY)] = 2.0  # a bright flash at a random frame
+    model = PlantedFlashUnits()
+    res = absence_test(model, torch.from_numpy(x), "layer2", pieces="time", seed=0)
+    assert res.attrs["pieces"] == "time" and res.attrs["patch_size"] == 3 and res.attrs["patch_units"] == "frames"
+    assert bool(res["drop_bh"].sel(unit=1)) and not bool(res["drop"].sel(unit=0))
+    with pytest.raises(ValueError, match="pieces='space'"):
+        absence_test(PlantedUnits(), blob_images(), "layer2", pieces="time")
+
+
 def test_extreme_inputs_are_ordered_and_recomputable(sample_model: nn.Module) -> None:
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(64, 40, 20, 20, generator=gen)

@@ -20,6 +20,7 @@ gradients (50 steps, as the official code) and gradient × input, here
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -153,7 +154,7 @@ def absence_attribution(
     ds[INPUT] = labelled
     ds[INPUT].attrs["description"] = "input attribution, positive and negative parts (sum over sign: signed)"
     for key in ("kink_correction", "affine_stem", "smooth_output"):  # module names as the model spells them
-        ds.attrs[key] = str(ds.attrs[key]).replace(f"{INNER}.", "")
+        ds.attrs[key] = re.sub(rf"(?<![\w.]){INNER}\.", "", str(ds.attrs[key]))
     ds.attrs.update(method=method, steps=int(steps) if method == "integrated_gradients" else 1,
                     reference="zeros" if reference is None else "given", layers=[INPUT, *hidden])
     return ds

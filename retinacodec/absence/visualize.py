@@ -33,15 +33,15 @@ from retinacodec.absence.units import (
 )
 from retinacodec.attribution.hooks import model_device, prepared
 
-__all__ = ["default_patch", "extreme_inputs", "extreme_mode_windows", "extreme_patches", "mode_scores",
-           "optimize_input", "patch_scores", "square_crops"]
+__all__ = ["default_patch", "extreme_indices", "extreme_inputs", "extreme_mode_windows", "extreme_patches",
+           "mode_scores", "optimize_input", "patch_scores", "square_crops"]
 
 ENDS = ("highest", "lowest")
 #: The official patch search on 224-pixel ImageNet images: patch 64, stride 16.
 OFFICIAL_PATCH = (64, 16, 224)
 
 
-def _extremes(scores: np.ndarray, k: int) -> np.ndarray:
+def extreme_indices(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices (n_units, 2, k) of the k highest (descending) and k lowest (ascending) scores of each unit.
 
     Parameters
@@ -89,7 +89,7 @@ def extreme_inputs(model: nn.Module, inputs: torch.Tensor | np.ndarray, layer: s
     x = torch.as_tensor(inputs)
     scores = unit_activations(model, x, layer, channels, position, batch_size=batch_size, device=device,
                               progress=progress)
-    idx = _extremes(scores, int(k))
+    idx = extreme_indices(scores, int(k))
     units = np.arange(scores.shape[1]) if channels is None else np.asarray(channels)
     picked = np.take_along_axis(scores.T[:, None, :], idx, axis=2)
     lead = {"unit": units, "end": list(ENDS), "rank": np.arange(int(k))}
@@ -223,7 +223,7 @@ def extreme_patches(model: nn.Module, inputs: torch.Tensor | np.ndarray, layer: 
     scores, corners = patch_scores(model, x, layer, int(patch_size), int(stride), batch_size=batch_size, device=dev,
                                    progress=progress)
     n, m, c = scores.shape
-    idx = _extremes(scores.reshape(n * m, c), int(k))  # (unit, end, rank) into input·position
+    idx = extreme_indices(scores.reshape(n * m, c), int(k))  # (unit, end, rank) into input·position
     source, pos = idx // m, idx % m
     y, xx = corners[pos, 0], corners[pos, 1]
     patches = np.empty((*idx.shape, x.shape[1], patch_size, patch_size), dtype=np.float32)
@@ -291,7 +291,7 @@ def extreme_mode_windows(model: nn.Module, recording: xr.Dataset, modes: xr.Data
         ``input (end, rank, lag, y, x)``, ``score (end, rank)``, ``frame (end, rank)``.
     """
     score = mode_scores(modes, mode)
-    idx = _extremes(score.values[:, None], int(k))[0]  # (end, rank)
+    idx = extreme_indices(score.values[:, None], int(k))[0]  # (end, rank)
     frames = score["frame"].values[idx]
     windows, _ = recording_windows(model, recording, frames.reshape(-1))
     lead = {"end": list(ENDS), "rank": np.arange(int(k))}
