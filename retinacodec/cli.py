@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -232,12 +233,16 @@ def cmd_fit(args: argparse.Namespace) -> int:
         raise ValueError(f"--epochs must be >= 1; got {args.epochs}.")
     rec = _read(args.recording, args.stimulus)
     config = _architecture(args, rec)
-    print(_describe_architecture(config, float(rec.attrs["frame_rate_hz"]), args.preset == "auto" and not args.kernels),
-          flush=True)
+    main_process = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 alone speaks
+    if main_process:
+        print(_describe_architecture(config, float(rec.attrs["frame_rate_hz"]),
+                                     args.preset == "auto" and not args.kernels), flush=True)
     fit(rec, config=config, seed=args.seed, device=args.device, checkpoint=args.out,
         resume=args.resume, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        max_minutes=args.max_minutes, progress=None if sys.stderr.isatty() else "log")
-    print(f"wrote {args.out}")
+        max_minutes=args.max_minutes, progress=None if sys.stderr.isatty() else "log",
+        distributed=int(os.environ.get("WORLD_SIZE", "1")) > 1)
+    if main_process:
+        print(f"wrote {args.out}")
     return 0
 
 
@@ -771,7 +776,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = parser("fit", "fit the 3-layer CNN to a recording",
                "Fit the Baccus-lab 3-layer CNN to the training block; checkpoints atomically to --out at every "
                "epoch. The kernel sizes are chosen from the stimulus size (full field: a temporal-only model; "
-               "small fields: smaller kernels; 40x40 px or more: the published 15 and 11) unless given.")
+               "small fields: smaller kernels; 40x40 px or more: the published 15 and 11) unless given. "
+               "Under `torchrun --nproc-per-node N -m retinacodec fit ...` the N processes train one model "
+               "(each global batch split between them).")
     s.add_argument("--out", required=True, help="model checkpoint to write (.pt)")
     s.add_argument("--overwrite", action="store_true", help="replace --out if it exists (without --resume)")
     s.add_argument("--preset", default="auto", choices=("auto", "sample", "default", "stacked"),

@@ -30,8 +30,9 @@ from retinacodec.model.checkpoint import read_checkpoint, save_checkpoint
 from retinacodec.model.metrics import pearson_per_cell
 from retinacodec.model.windows import WindowedData, split_blocks
 from retinacodec.recording import validate_recording
+from retinacodec.scale.distributed import all_mean, any_true, distributed_model, process_group
 
-__all__ = ["FitOptions", "fit", "predict_targets", "seed_everything", "train_epoch"]
+__all__ = ["FitOptions", "batch_targets", "fit", "predict_targets", "seed_everything", "train_epoch"]
 
 
 @dataclass
@@ -114,13 +115,42 @@ def predict_targets(model: BNCNN, data: WindowedData, targets: np.ndarray, batch
     return torch.cat(out).numpy() if out else np.zeros((0, model.config.n_cells), dtype=np.float32)
 
 
-def train_epoch(model: BNCNN, data: WindowedData, order: np.ndarray, optimizer: torch.optim.Optimizer,
-                batch_size: int, l1_output: float, device: torch.device, deadline: float | None = None) -> float:
+def batch_targets(order: np.ndarray, batch_size: int, rank: int = 0, world_size: int = 1) -> list[np.ndarray]:
+    """The target frames of each step of one process: a sampler over window indices.
+
+    Global batch ``b`` is ``order[b * batch_size : (b + 1) * batch_size]`` (the last partial
+    batch is dropped); process ``rank`` of ``world_size`` takes every ``world_size``-th of its
+    targets from position ``rank``, so the processes together see exactly the batches one
+    process would. The batches are views of ``order``: nothing is copied.
+
+    Parameters
+    ----------
+    order : ndarray of int, shape (n,)
+        Target frames, already shuffled (the same order in every process).
+    batch_size : int
+        Windows per global step; a multiple of ``world_size``.
+    rank, world_size : int
+        This process and the number of processes.
+
+    Returns
+    -------
+    list of ndarray of int, each of shape (batch_size // world_size,)
+    """
+    if batch_size % world_size:
+        raise ValueError(f"batch_size {batch_size} is not a multiple of the {world_size} processes; "
+                         "choose a batch size that splits evenly.")
+    n_batches = max(1, len(order) // batch_size)
+    return [order[b * batch_size:(b + 1) * batch_size][rank::world_size] for b in range(n_batches)]
+
+
+def train_epoch(model: nn.Module, data: WindowedData, order: np.ndarray, optimizer: torch.optim.Optimizer,
+                batch_size: int, l1_output: float, device: torch.device, deadline: float | None = None,
+                rank: int = 0, world_size: int = 1) -> float:
     """One pass over the training targets in the given order (the last partial batch is dropped).
 
     Parameters
     ----------
-    model : BNCNN
+    model : BNCNN or DistributedDataParallel
         Trained in place.
     data : WindowedData
         Source of the windows.
@@ -135,19 +165,22 @@ def train_epoch(model: BNCNN, data: WindowedData, order: np.ndarray, optimizer: 
     device : torch.device
         Where the model lives.
     deadline : float, optional
-        A ``time.monotonic()`` value: the pass stops after the first batch that ends past it.
+        A ``time.monotonic()`` value: the pass stops after the first batch that ends past it
+        (in any process, when distributed).
+    rank, world_size : int
+        This process's share of each batch (:func:`batch_targets`); the model is then a
+        ``DistributedDataParallel``, which averages the gradients.
 
     Returns
     -------
     float
-        Mean loss over the batches done (Poisson NLL + L1 term).
+        Mean loss over the batches done (Poisson NLL + L1 term; this process's share).
     """
     model.train()
-    n_batches = max(1, len(order) // batch_size)
     total = torch.zeros((), device=device)
     done = 0
-    for b in range(n_batches):
-        x, y = data.batch(order[b * batch_size : (b + 1) * batch_size], device)
+    for targets in batch_targets(order, batch_size, rank, world_size):
+        x, y = data.batch(targets, device)
         pred = model(x)
         loss = F.poisson_nll_loss(pred, y, log_input=False, full=False, eps=1e-6) + l1_output * pred.abs().mean()
         optimizer.zero_grad(set_to_none=True)
@@ -155,7 +188,8 @@ def train_epoch(model: BNCNN, data: WindowedData, order: np.ndarray, optimizer: 
         optimizer.step()
         total += loss.detach()
         done += 1
-        if deadline is not None and time.monotonic() > deadline:
+        past = deadline is not None and time.monotonic() > deadline
+        if any_true(past, device) if world_size > 1 else past:
             break
     return float(total) / done
 
@@ -206,6 +240,7 @@ def fit(
     checkpoint: str | os.PathLike | None = None,
     resume: bool = False,
     progress: bool | str | None = None,
+    distributed: bool = False,
     **option_overrides,
 ) -> BNCNN:
     """Fit a BNCNN to a recording's training block.
@@ -234,7 +269,16 @@ def fit(
         on the same recording.
     progress : bool or "log", optional
         ``True``: a progress bar; ``"log"``: one line per epoch on stderr (for logs and
-        pipes); ``False``: nothing. Default: a bar on a terminal, else nothing.
+        pipes); ``False``: nothing. Default: a bar on a terminal, else nothing. When
+        distributed, only rank 0 shows progress.
+    distributed : bool
+        Train one model with all the processes ``torchrun`` started (gloo on the CPU, nccl with
+        one GPU per process; :mod:`retinacodec.scale.distributed`): each global batch of
+        ``batch_size`` windows is split between the processes (:func:`batch_targets`),
+        gradients are averaged and BatchNorm uses the global batch's statistics, so the fit
+        equals a one-process fit up to float rounding (the Gaussian noise aside: each process
+        draws its own). Every process validates on all held-out frames; rank 0 alone writes
+        the checkpoint; every process returns the same model.
 
     Returns
     -------
@@ -258,6 +302,10 @@ def fit(
     if options.epochs < 1:
         raise ValueError(f"epochs must be >= 1; got {options.epochs}.")
     device = resolve_device(device)
+    group = process_group(device) if distributed else None
+    if group is not None:
+        device = group.device
+    rank, world_size = (group.rank, group.world_size) if group is not None else (0, 1)
     rng = seed_everything(seed)
     if config is None:
         config = preset_config(preset, n_cells=recording.sizes["cell"],
@@ -295,6 +343,7 @@ def fit(
             rng.bit_generator.state = ts["numpy_rng"]
             state.update(epoch=ts["epoch"], best_score=ts["best_score"], bad_epochs=ts["bad_epochs"],
                          log=list(ts["log"]), best_state=saved["state_dict"])
+    net = distributed_model(model, group) if group is not None else model
 
     metadata = {
         "source_file": recording.attrs.get("source_file", ""),
@@ -307,15 +356,19 @@ def fit(
         "silent_cells": silent,
         "heldout_frames": [int(v) for v in val_t],
         "seed": int(seed),
+        "world_size": world_size,
         "options": dict(vars(options)),
     }
     start = time.monotonic()
     deadline = None if options.max_minutes is None else start + 60 * options.max_minutes
     bar = tqdm(total=options.epochs, initial=state["epoch"], desc="fit", unit="epoch",
-               disable=(progress is not True) if progress is not None else None)
+               disable=(progress is not True or rank > 0) if progress is not None else (None if rank == 0 else True))
     while state["epoch"] < options.epochs and state["bad_epochs"] < options.patience:
-        mean_loss = train_epoch(model, data, rng.permutation(train_t), optimizer, options.batch_size,
-                                options.l1_output, device, deadline)
+        if group is not None:  # each process its own Gaussian noise, reproducible on resume
+            torch.manual_seed(int(np.random.SeedSequence([seed, state["epoch"], rank]).generate_state(1)[0]))
+        mean_loss = train_epoch(net, data, rng.permutation(train_t), optimizer, options.batch_size,
+                                options.l1_output, device, deadline, rank, world_size)
+        mean_loss = all_mean(mean_loss, device) if group is not None else mean_loss
         score = _validation_score(model, data, val_t, device)
         scheduler.step(score)
         state["epoch"] += 1
@@ -329,10 +382,10 @@ def fit(
                              "lr": optimizer.param_groups[0]["lr"], "seconds": time.monotonic() - start})
         bar.set_postfix(loss=f"{mean_loss:.4f}", val_r=f"{score:.3f}", best=f"{state['best_score']:.3f}")
         bar.update(1)
-        if progress == "log":
+        if progress == "log" and rank == 0:
             print(f"fit: epoch {state['epoch']}/{options.epochs}  loss {mean_loss:.4f}  validation r {score:.3f}  "
                   f"best {state['best_score']:.3f}  {time.monotonic() - start:.0f} s", file=sys.stderr, flush=True)
-        if checkpoint is not None:
+        if checkpoint is not None and rank == 0:
             best = BNCNN(config)
             best.load_state_dict(state["best_state"])
             train_state = {
@@ -351,6 +404,10 @@ def fit(
         if deadline is not None and time.monotonic() > deadline:
             break
     bar.close()
+    if group is not None:  # a plain BNCNN again, without the global BatchNorm
+        current = model.state_dict()
+        model = BNCNN(config).to(device)
+        model.load_state_dict(current)
     if state["best_state"] is not None:
         model.load_state_dict(state["best_state"])
     model.normalization = data.normalization
