@@ -331,6 +331,15 @@ def omitted_flash_attribution(
           flash's last frame;
         - coord ``omitted (lag)``: the omitted flash's frames; attrs: the parameters and
           ``response_frame`` (its delay).
+
+    Notes
+    -----
+    Both base methods multiply by ``x − x_ref``, and the two trains differ only on the omitted
+    flash's frames, so from the reference the share is 1 by construction; what the reference
+    adds is the signed amount the missing flash is worth (``output_difference``) and, through
+    :func:`absence_attribution` with ``layers=``, which hidden units carry it. From the zero
+    baseline the grey frames where the flash is missing get attribution only in as far as grey
+    differs from the training mean (``model.normalization``).
     """
     if not is_retina_model(model) or not hasattr(model, "normalization"):
         raise ValueError("omitted_flash_attribution needs a fitted BNCNN (with config and normalization).")
