@@ -19,6 +19,7 @@ from retinacodec.absence import (
     extreme_inputs,
     extreme_mode_windows,
     extreme_patches,
+    extreme_windows,
     mode_projection,
     nontarget_attribution,
     omitted_flash_attribution,
@@ -411,6 +412,12 @@ def test_extreme_mode_windows_rank_frames_by_the_atom(sample_model: nn.Module) -
     np.testing.assert_allclose(ds["input"].sel(end="highest", rank=0).values, expected)
     with pytest.raises(ValueError, match="mode 5"):
         extreme_mode_windows(sample_model, rec, modes, 5)
+    # a whole recording in chunks: the same extremes as extreme_inputs on all its windows at once
+    everything, frames_all = recording_windows(sample_model, rec)
+    whole = extreme_windows(sample_model, rec, "layer1", [2], position=(6, 6), k=4, chunk_size=25)
+    direct = extreme_inputs(sample_model, everything, "layer1", [2], position=(6, 6), k=4, frames=frames_all)
+    np.testing.assert_array_equal(whole["frame"].values, direct["frame"].values)
+    np.testing.assert_allclose(whole["input"].values, direct["input"].values)
     windows, kept = recording_windows(sample_model, rec, n=10, seed=1)
     assert windows.shape == (10, 40, 20, 20) and kept.min() >= 39 and np.all(np.diff(kept) > 0)
     with pytest.raises(ValueError, match="history before each"):

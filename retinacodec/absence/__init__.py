@@ -15,6 +15,7 @@ from retinacodec.absence.visualize import (
     extreme_inputs,
     extreme_mode_windows,
     extreme_patches,
+    extreme_windows,
     mode_scores,
     optimize_input,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "extreme_inputs",
     "extreme_mode_windows",
     "extreme_patches",
+    "extreme_windows",
     "mode_projection",
     "mode_scores",
     "nontarget_attribution",

@@ -26,7 +26,7 @@ from retinacodec.attribution.hooks import model_device, prepared, resolve_layers
 from retinacodec.codec.features import pre_nonlinearity
 
 __all__ = ["NONLINEARITIES", "activation_map", "input_dims", "is_retina_model", "label_input", "recording_windows",
-           "select_units", "unit_activations", "unit_module"]
+           "select_units", "unit_activations", "unit_module", "window_frames"]
 
 
 class _Stop(Exception):  # noqa: N818 (control flow, not an error)
@@ -191,6 +191,22 @@ def label_input(model: nn.Module, values: np.ndarray, lead: tuple[str, ...], nam
     return da
 
 
+def window_frames(model: nn.Module, recording: xr.Dataset, block: str = "train") -> np.ndarray:
+    """Frames of a block whose whole ``model.config.history`` lies in that block.
+
+    Returns
+    -------
+    ndarray of int, shape (n,)
+        Increasing response frames.
+    """
+    h = int(model.config.history)
+    in_block = np.asarray(recording["block"].values == block)
+    if not in_block.any():
+        raise ValueError(f"the recording has no {block!r} block; pass frames= or another block=.")
+    run = np.convolve(in_block.astype(int), np.ones(h, dtype=int))[:in_block.size]  # block frames in the last h
+    return np.flatnonzero(run == h)
+
+
 def recording_windows(model: nn.Module, recording: xr.Dataset, frames: np.ndarray | None = None, *,
                       block: str = "train", n: int | None = None, seed: int = 0) -> tuple[torch.Tensor, np.ndarray]:
     """Z-scored stimulus windows of a recording, as a BNCNN sees them.
@@ -220,13 +236,7 @@ def recording_windows(model: nn.Module, recording: xr.Dataset, frames: np.ndarra
     if not is_retina_model(model) or not hasattr(model, "normalization"):
         raise ValueError("recording_windows needs a fitted BNCNN (with config.history and normalization).")
     h = int(model.config.history)
-    if frames is None:
-        in_block = np.asarray(recording["block"].values == block)
-        if not in_block.any():
-            raise ValueError(f"the recording has no {block!r} block; pass frames= or another block=.")
-        run = np.convolve(in_block.astype(int), np.ones(h, dtype=int))[:in_block.size]  # block frames in the last h
-        frames = np.flatnonzero(run == h)
-    frames = np.asarray(frames, dtype=int)
+    frames = window_frames(model, recording, block) if frames is None else np.asarray(frames, dtype=int)
     if frames.size == 0 or frames.min() < h - 1 or frames.max() >= recording.sizes["frame"]:
         raise ValueError(f"frames must be non-empty and lie in [{h - 1}, {recording.sizes['frame'] - 1}] "
                          f"(a {h}-frame history before each).")

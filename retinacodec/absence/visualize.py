@@ -5,7 +5,7 @@ its highest (METHODS.md §6). Everything is read on pre-nonlinearity activations
 (:mod:`retinacodec.absence.units`), where decreases are not clipped.
 
 * :func:`extreme_inputs` — the k highest- and lowest-activating inputs (stimulus windows or
-  images) of each channel of a layer;
+  images) of each channel of a layer; :func:`extreme_windows` the same over a whole recording;
 * :func:`extreme_patches` — the same over crops (the official what-is-missing search:
   patch 64, stride 16, 4 patches; scaled down for small inputs by :func:`default_patch`);
 * :func:`extreme_mode_windows` — the windows that load a CODEC mode most and least;
@@ -30,11 +30,12 @@ from retinacodec.absence.units import (
     recording_windows,
     select_units,
     unit_activations,
+    window_frames,
 )
 from retinacodec.attribution.hooks import model_device, prepared
 
 __all__ = ["default_patch", "extreme_indices", "extreme_inputs", "extreme_mode_windows", "extreme_patches",
-           "mode_scores", "optimize_input", "patch_scores", "square_crops"]
+           "extreme_windows", "mode_scores", "optimize_input", "patch_scores", "square_crops"]
 
 ENDS = ("highest", "lowest")
 #: The official patch search on 224-pixel ImageNet images: patch 64, stride 16.
@@ -52,6 +53,25 @@ def extreme_indices(scores: np.ndarray, k: int) -> np.ndarray:
         raise ValueError(f"k must lie in 1..{scores.shape[0]} (the number of inputs); got {k}.")
     order = np.argsort(scores, axis=0, kind="stable")
     return np.stack([order[::-1][:k].T, order[:k].T], axis=1)
+
+
+def _extreme_dataset(model: nn.Module, scores: np.ndarray, k: int, fetch, channels: Sequence[int] | None,
+                     layer: str, position: tuple[int, int] | None) -> tuple[xr.Dataset, np.ndarray]:
+    """Label the k highest and lowest of ``scores`` (n, n_units); ``fetch(flat_indices)`` gives their inputs."""
+    idx = extreme_indices(scores, int(k))
+    units = np.arange(scores.shape[1]) if channels is None else np.asarray(channels)
+    inputs = np.asarray(fetch(idx.reshape(-1)))
+    lead = {"unit": units, "end": list(ENDS), "rank": np.arange(int(k))}
+    ds = xr.Dataset(
+        {"input": label_input(model, inputs.reshape(*idx.shape, *inputs.shape[1:]), ("unit", "end", "rank"), "input",
+                              lead),
+         "activation": (("unit", "end", "rank"), np.take_along_axis(scores.T[:, None, :], idx, axis=2)),
+         "index": (("unit", "end", "rank"), idx), "activation_median": ("unit", np.median(scores, axis=0))},
+        attrs={"layer": layer, "position": "spatial mean" if position is None else list(position), "k": int(k),
+               "n_inputs": int(scores.shape[0]), "description": "highest- and lowest-activating inputs per unit "
+               "(pre-nonlinearity activations)"},
+    )
+    return ds, idx
 
 
 def extreme_inputs(model: nn.Module, inputs: torch.Tensor | np.ndarray, layer: str,
@@ -89,21 +109,54 @@ def extreme_inputs(model: nn.Module, inputs: torch.Tensor | np.ndarray, layer: s
     x = torch.as_tensor(inputs)
     scores = unit_activations(model, x, layer, channels, position, batch_size=batch_size, device=device,
                               progress=progress)
-    idx = extreme_indices(scores, int(k))
-    units = np.arange(scores.shape[1]) if channels is None else np.asarray(channels)
-    picked = np.take_along_axis(scores.T[:, None, :], idx, axis=2)
-    lead = {"unit": units, "end": list(ENDS), "rank": np.arange(int(k))}
-    ds = xr.Dataset(
-        {"input": label_input(model, x[torch.as_tensor(idx.reshape(-1))].reshape(*idx.shape, *x.shape[1:]).numpy(),
-                              ("unit", "end", "rank"), "input", lead),
-         "activation": (("unit", "end", "rank"), picked), "index": (("unit", "end", "rank"), idx),
-         "activation_median": ("unit", np.median(scores, axis=0))},
-        attrs={"layer": layer, "position": "spatial mean" if position is None else list(position), "k": int(k),
-               "n_inputs": int(x.shape[0]), "description": "highest- and lowest-activating inputs per unit "
-               "(pre-nonlinearity activations)"},
-    )
+    ds, idx = _extreme_dataset(model, scores, k, lambda i: x[torch.as_tensor(i)].numpy(), channels, layer, position)
     if frames is not None:
         ds["frame"] = (("unit", "end", "rank"), np.asarray(frames)[idx])
+    return ds
+
+
+def extreme_windows(model: nn.Module, recording: xr.Dataset, layer: str, channels: Sequence[int] | None = None,
+                    position: tuple[int, int] | None = None, *, k: int = 9, frames: np.ndarray | None = None,
+                    block: str = "train", chunk_size: int = 4096, device: str | torch.device | None = None,
+                    progress: bool | None = None) -> xr.Dataset:
+    """:func:`extreme_inputs` over a whole recording, its windows built a chunk of frames at a time.
+
+    Parameters
+    ----------
+    model : BNCNN
+    recording : xarray.Dataset
+        A Recording with the model's frame size.
+    layer, channels, position, k
+        As for :func:`extreme_inputs`.
+    frames : ndarray of int, optional
+        Response frames to search; default every frame of ``block`` with a full history there.
+    block : str
+        Block searched when ``frames`` is not given.
+    chunk_size : int
+        Windows held in memory at a time.
+    device, progress
+        Where to compute; progress bar.
+
+    Returns
+    -------
+    xarray.Dataset
+        As :func:`extreme_inputs`, with ``frame (unit, end, rank)`` and ``index`` into the
+        searched frames.
+    """
+    if not is_retina_model(model) or not hasattr(model, "normalization"):
+        raise ValueError("extreme_windows needs a fitted BNCNN (with config.history and normalization).")
+    all_frames = window_frames(model, recording, block) if frames is None else np.asarray(frames, dtype=int)
+    parts = []
+    for start in tqdm(range(0, all_frames.size, chunk_size), desc="windows", unit="chunk",
+                      disable=(not progress) if progress is not None else None):
+        windows, _ = recording_windows(model, recording, all_frames[start:start + chunk_size])
+        parts.append(unit_activations(model, windows, layer, channels, position, device=device))
+    scores = np.concatenate(parts)
+    def fetch(i: np.ndarray) -> np.ndarray:
+        return recording_windows(model, recording, all_frames[i])[0].numpy()
+
+    ds, idx = _extreme_dataset(model, scores, k, fetch, channels, layer, position)
+    ds["frame"] = (("unit", "end", "rank"), all_frames[idx])
     return ds
 
 
