@@ -92,7 +92,7 @@ def plot_extreme_windows(ds: xr.Dataset) -> Figure:
         row[2].axhline(0, color="0.6", lw=0.5)
         row[2].invert_xaxis()
         row[2].set_ylabel("contrast (z)")
-    axes[0, 2].legend(frameon=False)
+    axes[0, 2].legend(frameon=False, ncols=2, loc="lower left", bbox_to_anchor=(0, 1.0))
     axes[-1, 2].set_xlabel("frames before the response")
     fig.suptitle(f"{ds.attrs['layer']}: mean of the {ds.attrs['k']} highest / lowest windows "
                  f"(pre-nonlinearity, {ds.attrs['position']})")

@@ -243,5 +243,12 @@ def recording_windows(model: nn.Module, recording: xr.Dataset, frames: np.ndarra
     if n is not None and n < frames.size:
         frames = np.sort(np.random.default_rng(seed).choice(frames, size=int(n), replace=False))
     stim = recording["stimulus"]
-    windows = np.stack([model.normalization.apply(stim.isel(frame=slice(f - h + 1, f + 1)).values) for f in frames])
+    lo, hi = int(frames.min()) - h + 1, int(frames.max()) + 1
+    if hi - lo <= 4 * frames.size * h:  # read the span once (a chunk of frames, or a dense subset)
+        movie = model.normalization.apply(stim.isel(frame=slice(lo, hi)).values)
+        view = np.lib.stride_tricks.sliding_window_view(movie, h, axis=0)  # (span - h + 1, ny, nx, h)
+        windows = np.ascontiguousarray(view[frames - h + 1 - lo].transpose(0, 3, 1, 2))
+    else:  # a few frames far apart: read each window alone
+        windows = np.stack([model.normalization.apply(stim.isel(frame=slice(f - h + 1, f + 1)).values)
+                            for f in frames])
     return torch.from_numpy(windows), frames
