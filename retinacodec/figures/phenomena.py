@@ -52,6 +52,11 @@ def _legend(ax: plt.Axes) -> None:
     ax.legend(frameon=False, loc="best")
 
 
+def _legend_above(ax: plt.Axes, ncols: int) -> None:
+    """A legend above the axes, off the data (the figure's title goes in a suptitle)."""
+    ax.legend(frameon=False, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncols=ncols, borderaxespad=0.2)
+
+
 @journal
 def plot_step(ds: xr.Dataset, cell: int | None = None) -> Figure:
     """Rate of one cell around a full-field step, model over simulator; the step's timing above."""
@@ -129,8 +134,8 @@ def plot_osr(ds: xr.Dataset, cell: int | None = None) -> Figure:
     ax.set_xlim(left, t[-1])
     ax.set_xlabel("time from the omitted flash (ms)")
     ax.set_ylabel("rate (Hz, offset per period)")
-    ax.set_title(f"Omitted stimulus response, cell {c} (blue bars: flashes; dotted: omitted)")
-    _legend(ax)
+    fig.suptitle(f"Omitted stimulus response, cell {c} (blue bars: flashes; dotted: omitted)")
+    _legend_above(ax, ncols=2)
     x = ints * ms
     for s in _sources(ds):
         has = np.asarray(ds["has_osr"].sel(source=s).values, float) > 0
@@ -144,7 +149,7 @@ def plot_osr(ds: xr.Dataset, cell: int | None = None) -> Figure:
     bx.plot(x, sim[0] - (x - x[0]), color="0.6", lw=0.6, ls="-.", label="timed to last flash")
     bx.set_xlabel("flash period (ms)")
     bx.set_ylabel("peak latency after omitted flash (ms)")
-    _legend(bx)
+    _legend_above(bx, ncols=2)
     fig.tight_layout()
     return fig
 
