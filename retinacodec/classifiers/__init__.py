@@ -5,6 +5,7 @@
 - :mod:`.modes` — CODEC's SAE per layer with the official ResNet preset (:func:`image_modes`);
 - :mod:`.analyses` — mode × class correlation, per-layer sparsity / sign correlation / dimensionality;
 - :mod:`.interventions` — ablating or preserving a class's top mode's channels (official protocol);
+- :mod:`.debias` — the presence + absence explanation penalty against a planted shortcut;
 - :mod:`.components` — which part of an image drives a mode's top channels (:func:`mode_components`);
 - :mod:`.networks`, :mod:`.data` — small torchvision-shaped ResNet and ViT, scikit-learn digits.
 """
@@ -12,6 +13,7 @@
 from retinacodec.classifiers.analyses import class_correlation, layer_statistics, top_modes
 from retinacodec.classifiers.components import mode_components
 from retinacodec.classifiers.data import accuracy, digits, predict, split, train_classifier
+from retinacodec.classifiers.debias import add_patch, explanation_penalty
 from retinacodec.classifiers.features import image_activations, image_contributions, reduce_layer
 from retinacodec.classifiers.interventions import channel_ranking, class_ablation, class_accuracy, mode_ablation
 from retinacodec.classifiers.layers import block_outputs, check_layers, layer_table, resolve
@@ -21,6 +23,7 @@ from retinacodec.classifiers.networks import resnet, tiny_vit
 __all__ = [
     "RESNET_PRESET",
     "accuracy",
+    "add_patch",
     "block_outputs",
     "channel_ranking",
     "check_layers",
@@ -28,6 +31,7 @@ __all__ = [
     "class_accuracy",
     "class_correlation",
     "digits",
+    "explanation_penalty",
     "image_activations",
     "image_contributions",
     "image_modes",

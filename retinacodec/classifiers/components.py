@@ -72,8 +72,8 @@ def mode_components(model: nn.Module, images: torch.Tensor | np.ndarray, layer: 
     -------
     xarray.Dataset
         ``mask (image, y, x)`` in [0, 1]; ``gradient_x_input (image, colour, y, x)``, the
-        unfiltered map in logit units; ``masked_image (image, colour, y, x)``: the image
-        scaled to [0, 1] (per image) times the mask. Attrs: layer, channels, target,
+        unfiltered map in logit units; ``image_scaled (image, colour, y, x)``: the image
+        scaled to [0, 1] (per image); ``masked_image``: that times the mask. Attrs: layer, channels, target,
         filter_size, contrast.
     """
     name = layer_names(layer)[0]
@@ -119,6 +119,7 @@ def mode_components(model: nn.Module, images: torch.Tensor | np.ndarray, layer: 
     return xr.Dataset(
         {"mask": (("image", "y", "x"), masks.astype(np.float32)),
          "gradient_x_input": (dims, gxi.astype(np.float32)),
+         "image_scaled": (dims, ((imgs - lo) / span).astype(np.float32)),
          "masked_image": (dims, ((imgs - lo) / span * masks[:, None]).astype(np.float32))},
         coords={"image": np.arange(gxi.shape[0])},
         attrs={"layer": name, "channels": channels, "target": str(target), "filter_size": int(filter_size),

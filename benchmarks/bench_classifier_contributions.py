@@ -1,0 +1,108 @@
+"""Contributions at the four block outputs of a ResNet-18 to all 10 logits: retinacodec vs captum.
+
+Prints, in one run, on a network with torchvision's ResNet-18 structure (7×7 stem, max pool,
+``layer1`` … ``layer4`` of two BasicBlocks, 64–512 channels, 11.2 M parameters; random
+weights, BatchNorm running statistics set on random images; 10 classes; 64×64 colour inputs;
+CPU, float32):
+
+1. equality: our left rule against captum's ``LayerConductance`` (``riemann_trapezoid``,
+   which evaluates the gradient on ``linspace(0, 1, S + 1)`` and is the left rule), every
+   unit of the four layers, every logit (max |ours − captum| / max |captum| per layer);
+2. speed: all units of ``layer1`` … ``layer4`` to all 10 logits for a batch of images at
+   S steps: ours in one call (one interpolation pass; the 10 targets share the forward) vs
+   captum's ``LayerConductance`` looped over the 4 layers and 10 targets (40 calls). Each
+   side is timed after a warm-up call, best of ``--repeats``.
+Target (issue 13): ours >= 10× faster.
+
+Usage: python benchmarks/bench_classifier_contributions.py [--images 16] [--steps 20] [--size 64] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+import torch
+
+from retinacodec.attribution import contributions
+from retinacodec.classifiers import resnet
+
+LAYERS = ["layer1", "layer2", "layer3", "layer4"]
+N_CLASSES = 10
+
+
+def network(dtype: torch.dtype = torch.float32) -> torch.nn.Module:
+    """ResNet-18 structure, seeded weights, BatchNorm statistics from random batches, eval mode."""
+    model = resnet(num_classes=N_CLASSES, seed=0)
+    with torch.no_grad():
+        model.train()
+        for _ in range(3):
+            model(torch.randn(32, 3, 64, 64, generator=torch.Generator().manual_seed(2)))
+    return model.to(dtype).eval()
+
+
+def images(n: int, size: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    return torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(1)).to(dtype)
+
+
+def ours(model: torch.nn.Module, x: torch.Tensor, steps: int) -> dict[str, np.ndarray]:
+    ds = contributions(model, x, LAYERS, "all", steps=steps, rule="left", max_memory_gb=4.0)
+    return {name: ds[name].values for name in LAYERS}  # (image, target, channel, y, x)
+
+
+def captum(model: torch.nn.Module, x: torch.Tensor, steps: int) -> dict[str, np.ndarray]:
+    from captum.attr import LayerConductance
+
+    out = {}
+    for name in LAYERS:
+        lc = LayerConductance(model, getattr(model, name))
+        per_target = [lc.attribute(x, baselines=torch.zeros_like(x), target=k, n_steps=steps,
+                                   method="riemann_trapezoid").detach().numpy() for k in range(N_CLASSES)]
+        out[name] = np.stack(per_target, axis=1)
+    return out
+
+
+def best_time(fn, repeats: int) -> float:  # noqa: ANN001
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--images", type=int, default=16, help="images in the batch (speed)")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--size", type=int, default=64, help="image side in px")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {args.threads} thread(s), load average {os.getloadavg()[0]:.2f}")
+
+    model64, x64 = network(torch.float64), images(2, args.size, torch.float64)
+    a, b = ours(model64, x64, args.steps), captum(model64, x64, args.steps)
+    print(f"1. equality with captum LayerConductance, float64, 2 images, {args.steps} steps, every unit, 10 logits")
+    for name in LAYERS:
+        err = float(np.max(np.abs(a[name] - b[name])) / np.max(np.abs(b[name])))
+        print(f"   {name} {tuple(a[name].shape[2:])}: max |ours - captum| / max |captum| = {err:.1e}")
+
+    model, x = network(), images(args.images, args.size)
+    a, b = ours(model, x, args.steps), captum(model, x, args.steps)
+    err = max(float(np.max(np.abs(a[n] - b[n])) / np.max(np.abs(b[n]))) for n in LAYERS)
+    t_ours = best_time(lambda: ours(model, x, args.steps), args.repeats)
+    t_captum = best_time(lambda: captum(model, x, args.steps), args.repeats)
+    print(f"2. speed, float32, {args.images} images of {args.size}x{args.size}, {args.steps} steps, 4 layers x 10 "
+          f"logits (float32 agreement {err:.1e})")
+    print(f"   retinacodec (one call):               {t_ours:7.2f} s")
+    print(f"   captum LayerConductance (40 calls):   {t_captum:7.2f} s")
+    print(f"   speed-up: {t_captum / t_ours:.1f}x (target >= 10x); load average now {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
