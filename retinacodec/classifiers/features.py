@@ -157,8 +157,8 @@ def image_contributions(model: nn.Module, images: Images, layers: str | Sequence
     device : str or torch.device, optional
         Where to compute; default the model's device.
     mixed_precision : bool
-        Run the model under ``torch.autocast`` in bfloat16 (CUDA only; completeness degrades
-        to ~1e-2).
+        Run the model under ``torch.autocast`` in bfloat16 (CUDA only; not measured here, as
+        no GPU was available: check ``completeness_median`` on your data).
     max_memory_gb : float
         The engine's per-pass memory budget.
     progress : bool, optional
