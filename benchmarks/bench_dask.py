@@ -8,7 +8,7 @@ a ``LocalCluster`` of single-threaded worker processes, streamed into Zarr store
   * rank-1 instantaneous receptive fields of every cell at the same frames,
 first with 1 worker, then with 2. Workers read only their tasks' frames from the file, so their
 memory does not grow with the recording's length. It prints per run the wall time, the per-task
-cost, the peak resident memory of a worker process (``ru_maxrss``, torch and the model included),
+cost, the peak resident memory of a worker process (VmHWM: torch and the model included),
 the store's size, and from the measured per-frame costs the time and memory of decomposing 100
 one-hour recordings on a 32-worker cluster (one core per worker, the same per-frame cost).
 

@@ -141,8 +141,21 @@ def _write_chunk(kind: str, model_path: PathLike, recording_path: PathLike, fram
     ds = _compute(kind, model_path, recording_path, frames, options)
     ds = ds.drop_vars([name for name, var in ds.variables.items() if "frame" not in var.dims])
     ds.to_zarr(store, region={"frame": slice(start, start + frames.size)})
-    return {"frames": int(frames.size), "seconds": time.perf_counter() - t0,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "pid": os.getpid()}
+    return {"frames": int(frames.size), "seconds": time.perf_counter() - t0, "peak_rss_mb": _peak_rss_mb(),
+            "pid": os.getpid()}
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident memory of this process (MB): VmHWM on Linux, which starts afresh at exec.
+
+    ``ru_maxrss`` would not do: Linux keeps it across fork and exec, so a worker process started
+    by a large client would report the client's peak.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _default_frames(model_path: PathLike, recording_path: PathLike) -> np.ndarray:

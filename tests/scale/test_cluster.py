@@ -13,8 +13,10 @@ from retinacodec.model.bncnn import BNCNNConfig
 from retinacodec.model.checkpoint import load_model
 from retinacodec.model.training import fit
 from retinacodec.rf.irf import instantaneous_rf
-from retinacodec.scale import contributions_on_cluster, irf_on_cluster, sweep
+from retinacodec.scale import contributions_on_cluster, irf_on_cluster, sta_on_cluster, sweep
 from retinacodec.sim.simulate import simulate_retina
+
+pytestmark = pytest.mark.xdist_group("dask_cluster")  # the module's fixtures are built once, on one worker
 
 CONFIG = {"n_cells": 3, "history": 10, "input_size": (14, 14), "channels": (4, 4), "kernel_sizes": (5, 3)}
 
@@ -91,3 +93,13 @@ def test_sweep_of_two_seeds_gathers_evaluations(files, client, tmp_path):
                      xr.load_dataset(files / "truth.nc"))
     np.testing.assert_allclose(ev["r_truth"].sel(run=1).values, again["r_truth"].values, rtol=1e-6)
     assert ev["r_truth"].sel(run=0).values.tolist() != ev["r_truth"].sel(run=1).values.tolist()
+
+
+def test_stas_of_two_recordings_equal_in_process(files, client):
+    from retinacodec.rf.sta import sta
+
+    stas = sta_on_cluster({"a": files / "rec.nc", "b": files / "rec.nc"}, client=client, history=10, n_bins=5)
+    local = sta(xr.load_dataset(files / "rec.nc"), history=10, n_bins=5)
+    assert list(stas) == ["a", "b"]
+    for ds in stas.values():
+        _assert_same(ds, local)

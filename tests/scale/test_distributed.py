@@ -27,6 +27,8 @@ from retinacodec.model.checkpoint import load_model, read_checkpoint
 from retinacodec.model.training import batch_targets, fit
 from retinacodec.sim.simulate import simulate_retina
 
+pytestmark = pytest.mark.xdist_group("torch_distributed")  # the module's fixtures are built once, on one worker
+
 CONFIG = {"n_cells": 3, "history": 10, "input_size": (14, 14), "channels": (4, 4), "kernel_sizes": (5, 3),
           "noise_std": 0.0}
 # Biases of a layer followed by BatchNorm get exactly zero gradient (BatchNorm subtracts any constant), so
