@@ -58,15 +58,11 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--batch-size", type=int, default=256)
-    ap.add_argument("--batches", type=int, default=6, help="timed batches per method")
-    ap.add_argument("--repeats", type=int, default=2, help="interleaved rounds; the best of each is kept")
-    ap.add_argument("--device", default="cpu")
-    args = ap.parse_args()
-    device = resolve_device(args.device)
-    bs, nb = args.batch_size, args.batches
+def measure(device: str | torch.device = "cpu", batch_size: int = 256, batches: int = 6,
+            repeats: int = 2) -> dict[str, float]:
+    """Samples per second of each method (best of ``repeats`` interleaved rounds of ``batches`` batches)."""
+    device = resolve_device(device)
+    bs, nb = batch_size, batches
     rng = np.random.default_rng(0)
     n_frames = bs * (nb + 1) + HISTORY
     stim = rng.choice(np.float32([-1, 1]), size=(n_frames, SIZE, SIZE))
@@ -116,13 +112,24 @@ def main() -> None:
                "  data only: per-sample DataLoader batches": per_sample_data_only}
     bare()  # warm-up: allocator, kernels
     best = dict.fromkeys(methods, 0.0)
-    for _ in range(args.repeats):  # interleaved, best of repeats: robust to a noisy machine
+    for _ in range(repeats):  # interleaved, best of repeats: robust to a noisy machine
         for name, fn in methods.items():
             sync(device)
             t0 = time.perf_counter()
             fn()
             sync(device)
             best[name] = max(best[name], nb * bs / (time.perf_counter() - t0))
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--batches", type=int, default=6, help="timed batches per method")
+    ap.add_argument("--repeats", type=int, default=2, help="interleaved rounds; the best of each is kept")
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args()
+    best = measure(args.device, args.batch_size, args.batches, args.repeats)
     bare_v, ours_v, per_v, ours_d, per_d = best.values()
     print(f"{'method':<52}{'samples/s':>12}{'vs bare':>10}")
     for name, v in best.items():

@@ -39,12 +39,15 @@ def client():
         yield c
 
 
-def _assert_same(cluster: xr.Dataset, local: xr.Dataset) -> None:
-    """Bit-for-bit equal values and coordinates, the same dims and the in-process attributes."""
+def _assert_same(cluster: xr.Dataset, local: xr.Dataset, rtol: float = 0.0) -> None:
+    """Equal values (bit for bit by default) and coordinates, the same dims and the in-process attributes."""
     assert set(cluster.variables) == set(local.variables)
     for name, var in local.variables.items():
         assert cluster[name].dims == var.dims, name
-        np.testing.assert_array_equal(cluster[name].values, var.values, err_msg=name)
+        if rtol and var.dtype.kind == "f":
+            np.testing.assert_allclose(cluster[name].values, var.values, rtol=rtol, atol=rtol, err_msg=name)
+        else:
+            np.testing.assert_array_equal(cluster[name].values, var.values, err_msg=name)
     for key, value in local.attrs.items():
         assert np.array_equal(np.asarray(cluster.attrs[key]), np.asarray(value)), key
 
@@ -101,5 +104,5 @@ def test_stas_of_two_recordings_equal_in_process(files, client):
     stas = sta_on_cluster({"a": files / "rec.nc", "b": files / "rec.nc"}, client=client, history=10, n_bins=5)
     local = sta(xr.load_dataset(files / "rec.nc"), history=10, n_bins=5)
     assert list(stas) == ["a", "b"]
-    for ds in stas.values():
-        _assert_same(ds, local)
+    for ds in stas.values():  # the STA's matrix products: BLAS may sum in another order with other thread counts
+        _assert_same(ds, local, rtol=1e-5)
