@@ -123,3 +123,10 @@ def test_torchrun_cli_fit_writes_once_and_resumes(recording, tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     assert "fit: epoch 2/2" in run.stderr and "fit: epoch 1/2" not in run.stderr
     assert [e["epoch"] for e in load_model(out).metadata["fit_log"]] == [1, 2]
+
+
+def test_distributed_fit_outside_torchrun_says_how_to_launch(recording, monkeypatch):
+    for key in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(key, raising=False)
+    with pytest.raises(ValueError, match="torchrun --nproc-per-node"):
+        fit(xr.load_dataset(recording), config=BNCNNConfig(**CONFIG), distributed=True, **FIT)
