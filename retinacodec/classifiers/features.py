@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from retinacodec.attribution import contributions
 from retinacodec.attribution.hooks import model_device, prepared
 from retinacodec.classifiers.layers import layer_names, resolve
-from retinacodec.codec.features import SIGNS
+from retinacodec.codec.features import feature_coords
 from retinacodec.device import resolve_device
 
 __all__ = ["LAYOUTS", "TARGETS", "image_activations", "image_contributions", "reduce_layer"]
@@ -92,17 +92,6 @@ def reduce_layer(values: torch.Tensor, layout: str = "auto") -> torch.Tensor:
     return torch.stack([per_unit.clamp(min=0).sum(2), per_unit.clamp(max=0).sum(2)], 1)
 
 
-def _feature_coords(layers: Sequence[str], channels: Sequence[int]) -> dict:
-    layer, sign, channel = [], [], []
-    for name, n in zip(layers, channels, strict=True):
-        for s in SIGNS:
-            layer += [name] * n
-            sign += [s] * n
-            channel += list(range(n))
-    return {"layer": ("feature", np.asarray(layer)), "sign": ("feature", np.asarray(sign)),
-            "channel": ("feature", np.asarray(channel))}
-
-
 def _autocast(mixed_precision: bool, device: torch.device) -> contextlib.AbstractContextManager:
     if not mixed_precision:
         return contextlib.nullcontext()
@@ -117,7 +106,7 @@ def _result(parts: dict[str, list], layers: list[str], labels: list, predicted: 
     values = {n: np.concatenate(v) for n, v in parts.items()}  # (image, 2, C)
     data = np.concatenate([values[n].reshape(values[n].shape[0], -1) for n in layers], axis=1)
     coords = {"image": np.arange(data.shape[0]), "predicted": ("image", np.concatenate(predicted)),
-              **_feature_coords(layers, [values[n].shape[2] for n in layers])}
+              **feature_coords(layers, [values[n].shape[2] for n in layers])}
     if labels and all(lab is not None for lab in labels):
         coords["label"] = ("image", np.concatenate(labels))
     return xr.DataArray(data.astype(np.float32), dims=("image", "feature"), coords=coords, name=name, attrs=attrs)

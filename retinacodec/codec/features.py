@@ -24,7 +24,7 @@ from retinacodec.model.windows import WindowedData
 from retinacodec.recording import validate_recording
 
 __all__ = ["OUTPUTS", "SIGNS", "activation_features", "attribution_model", "contribution_features",
-           "pre_nonlinearity"]
+           "feature_coords", "pre_nonlinearity"]
 
 OUTPUTS = ("rate", "generator")
 SIGNS = ("pos", "neg")
@@ -74,7 +74,7 @@ def pre_nonlinearity(model: nn.Module, layer: str) -> str:
     return layer
 
 
-def _feature_coords(layers: Sequence[str], channels: Sequence[int]) -> dict[str, tuple[str, np.ndarray]]:
+def feature_coords(layers: Sequence[str], channels: Sequence[int]) -> dict[str, tuple[str, np.ndarray]]:
     """Coordinates of the ``feature`` dim: per layer, the 2C (sign, channel) features."""
     layer, sign, channel = [], [], []
     for name, n in zip(layers, channels, strict=True):
@@ -141,7 +141,7 @@ def contribution_features(model: BNCNN, recording: xr.Dataset, layers: Sequence[
     relative = ds["completeness_relative"].transpose("layer", ...).values.reshape(len(layers), -1)
     return xr.DataArray(
         values, dims=("frame", "cell", "feature") if per_cell else ("frame", "feature"), name="contributions",
-        coords={**lead, **_feature_coords(layers, [p.shape[-1] for p in parts])},
+        coords={**lead, **feature_coords(layers, [p.shape[-1] for p in parts])},
         attrs={"target": str(ds.attrs["target"]), "output": output,
                "completeness_median": np.nanmedian(relative, axis=1), "completeness_max": np.nanmax(relative, axis=1),
                "units": "spikes per frame" if output == "rate" else "generator units"},
@@ -207,6 +207,6 @@ def activation_features(model: BNCNN, recording: xr.Dataset, layers: Sequence[st
     return xr.DataArray(
         np.concatenate(chunks).astype(np.float32), dims=("frame", "feature"), name="activations",
         coords={"frame": np.asarray(frames), "time": ("frame", recording["time"].values[frames]),
-                **_feature_coords(layers, channels)},
+                **feature_coords(layers, channels)},
         attrs={"modules": names, "units": "activation units"},
     )
