@@ -8,7 +8,7 @@ The main entry points::
     scores = rc.evaluate(model, rec, truth)
 """
 
-from retinacodec import absence, figures, rf
+from retinacodec import absence, classifiers, figures, phenomena, rf
 from retinacodec.attribution import Surprisal, contributions, contributions_for_recording, layer_contributions
 from retinacodec.codec import analyses, decompose, interventions, sae, save_modes
 from retinacodec.codec.interventions import intervention_curves
@@ -28,6 +28,7 @@ __all__ = [
     "absence",
     "analyses",
     "block_frames",
+    "classifiers",
     "contributions",
     "contributions_for_recording",
     "decompose",
@@ -41,6 +42,7 @@ __all__ = [
     "load_sample",
     "load_sample_model",
     "make_recording",
+    "phenomena",
     "predict",
     "preset_config",
     "read_nwb",
