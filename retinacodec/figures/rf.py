@@ -239,7 +239,9 @@ def plot_mode_irf_grid(combos: xr.Dataset, cells: Sequence | None = None, combin
                              layout="constrained")
     for j, k in enumerate(cols):
         sub = combos.isel(combination=k)
-        axes[0, j].set_title(f"{sub['label'].item()}\nn={int(sub['count'])}", fontsize=6)
+        members = str(sub["label"].item()).split("+")
+        label = "+\n".join("+".join(members[i:i + 2]) for i in range(0, len(members), 2))  # two modes a line
+        axes[0, j].set_title(f"{label}\nn={int(sub['count'])}", fontsize=6)
         for i, cell in enumerate(cells):
             ax = axes[i, j]
             n = int(sub["n_frames"].sel(cell=cell))
