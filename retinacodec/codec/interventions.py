@@ -315,7 +315,10 @@ def ablate_each_mode(model: BNCNN, recording: xr.Dataset, modes: xr.Dataset, cel
     -------
     xarray.Dataset
         ``removed (mode, frames)``: share of the cell's mean response removed on ``target``
-        and ``off_target`` frames; ``selectivity (mode)``.
+        and ``off_target`` frames; ``selectivity (mode)``; coord ``intervention (mode)``: the
+        first mode whose ablated channels (units) are the very same — with few channels (10 %
+        of 8 is one) several modes rank the same channel first and are one intervention, so
+        they tie by construction and only modes of different interventions can be ranked.
     """
     if granularity not in GRANULARITIES:
         raise ValueError(f"granularity must be one of {GRANULARITIES}; got {granularity!r}.")
@@ -332,14 +335,19 @@ def ablate_each_mode(model: BNCNN, recording: xr.Dataset, modes: xr.Dataset, cel
     base = [_responses(model, x, cell_index).mean() for x in inputs]
     values = _unit_values(model, modes, inputs[0], layer.split("+"), cell_index) if granularity == "unit" else None
     removed = np.zeros((ids.size, 2))
+    same = np.zeros(ids.size, dtype=int)
+    seen: list[tuple[int, dict[str, torch.Tensor]]] = []
     for i, mode in enumerate(ids):
         scores = (channel_scores(modes, int(mode)) if granularity == "channel"
                   else unit_scores(model, modes, int(mode), inputs[0], cell_index, values))
-        masks = _mask_layers(model, modes, _top_masks(scores, percent, "ablate"))
+        top = _top_masks(scores, percent, "ablate")
+        same[i] = next((m for m, t in seen if all(torch.equal(t[k], top[k]) for k in top)), int(mode))
+        seen.append((int(mode), top))
+        masks = _mask_layers(model, modes, top)
         for g, x in enumerate(inputs):
             removed[i, g] = 1 - _responses(model, x, cell_index, masks).mean() / base[g] if base[g] > 0 else np.nan
     return xr.Dataset({"removed": (("mode", "frames"), removed),
                        "selectivity": ("mode", selectivity(removed[:, 0], removed[:, 1]))},
-                      coords={"mode": ids, "frames": ["target", "off_target"]},
+                      coords={"mode": ids, "frames": ["target", "off_target"], "intervention": ("mode", same)},
                       attrs={"cell": int(cell), "layer": layer, "percent": float(percent), "granularity": granularity,
                              "source": modes.attrs["source"]})

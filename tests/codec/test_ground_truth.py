@@ -80,10 +80,11 @@ def test_modes_recover_on_and_off_pathways(sample, cell_modes):
 
 
 def test_ablating_the_on_mode_beats_every_other_mode(sample, cell_modes):
-    """Top 10 % channels (official ranking): the ON mode removes at least as much ON-event response as any mode.
+    """Top 10 % channels (official ranking): the ON mode removes more ON-event response than any other intervention.
 
-    Modes whose atoms share the ON mode's top channel ablate the very same channel, so they tie; the OFF mode,
-    and every mode that does not rank the ON channel first, must remove strictly less.
+    10 % of layer 1's 8 channels is one channel, so every mode that ranks the ON mode's top channel first is the
+    very same intervention (the ``intervention`` coord) and ties by construction; every mode that ablates any
+    other channel set — the OFF mode among them — must remove strictly less, by a margin of 0.05.
     """
     model, rec, truth = sample
     frames = cell_modes["frame"].values
@@ -95,8 +96,11 @@ def test_ablating_the_on_mode_beats_every_other_mode(sample, cell_modes):
         removed = each["removed"].sel(frames="target")
         on_mode = int(match["best_mode"].sel(cell=cell, pathway="on"))
         off_mode = int(match["best_mode"].sel(cell=cell, pathway="off"))
-        assert float(removed.sel(mode=on_mode)) >= float(removed.max()) - 1e-9, removed.values
-        assert float(removed.sel(mode=on_mode)) > float(removed.sel(mode=off_mode)) + 0.1
+        same = each["intervention"] == each["intervention"].sel(mode=on_mode)
+        np.testing.assert_allclose(removed.where(same, drop=True), float(removed.sel(mode=on_mode)), rtol=1e-6)
+        others = removed.where(~same, drop=True)
+        assert others.size > 0 and bool(same.sel(mode=off_mode)) is False
+        assert float(removed.sel(mode=on_mode)) > float(others.max()) + 0.05, removed.values
         assert float(each["selectivity"].sel(mode=on_mode)) > 0  # ON events lose more than OFF events
 
 

@@ -97,5 +97,12 @@ def test_ablate_each_mode_compares_every_mode_of_a_layer(tiny):
     one = intervention_curves(model, rec, ds, mode, 0, target_frames=frames[:40], off_target_frames=frames[40:80],
                               percents=[10], kinds=["ablate"], granularity="unit")
     np.testing.assert_allclose(each["removed"].sel(mode=mode).values, one["removed"].values.ravel(), rtol=1e-6)
+    # channel ranking: 10 % of 4 channels is one, so modes with the same top channel are one intervention
+    chan = ablate_each_mode(model, rec, ds, 0, frames[:40], frames[40:80], layer="layer2", percent=10)
+    top = {int(m): int(np.argmax(channel_scores(ds, int(m))["layer2"].ravel())) for m in chan["mode"].values}
+    for m in chan["mode"].values:
+        first = next(n for n in chan["mode"].values if top[int(n)] == top[int(m)])
+        assert int(chan["intervention"].sel(mode=m)) == int(first)
+        np.testing.assert_allclose(chan["removed"].sel(mode=m), chan["removed"].sel(mode=first), rtol=1e-6)
     with pytest.raises(ValueError, match="no mode belongs to 'layer3'"):
         ablate_each_mode(model, rec, ds, 0, frames[:40], frames[40:80], layer="layer3")
