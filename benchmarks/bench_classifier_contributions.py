@@ -12,7 +12,13 @@ CPU, float32):
    S steps: ours in one call (one interpolation pass; the 10 targets share the forward; the
    default batched backward and ``vectorize="replicate"``) vs captum's ``LayerConductance``
    looped over the 4 layers and 10 targets (40 calls). Each is timed after a warm-up call on
-   one image; ours best of ``--repeats``, captum once.
+   one image; ours best of ``--repeats``, captum once;
+3. each at its defaults — what a user gets without tuning: captum's ``LayerConductance``
+   (``n_steps=50``, Gauss–Legendre) looped over layers and targets vs ours in one call (20
+   steps, trapezoid with the kink correction of METHODS.md §2) — timed as in 2, with the
+   accuracy of each: the completeness error ``max |Σ_units c − (F(x) − F(x₀))| / max |F(x) −
+   F(x₀)|`` per layer, over the batch and the 10 logits (the faster call must not be the
+   less exact one).
 Target (issue 13): ours >= 10× faster.
 
 Usage: python benchmarks/bench_classifier_contributions.py [--images 8] [--steps 20] [--size 64] [--threads 2]
@@ -48,21 +54,31 @@ def images(n: int, size: int, dtype: torch.dtype = torch.float32) -> torch.Tenso
     return torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(1)).to(dtype)
 
 
-def ours(model: torch.nn.Module, x: torch.Tensor, steps: int, vectorize: str = "auto") -> dict[str, np.ndarray]:
-    ds = contributions(model, x, LAYERS, "all", steps=steps, rule="left", vectorize=vectorize)
+def ours(model: torch.nn.Module, x: torch.Tensor, steps: int, vectorize: str = "auto",
+         rule: str = "left") -> dict[str, np.ndarray]:
+    ds = contributions(model, x, LAYERS, "all", steps=steps, rule=rule, vectorize=vectorize)
     return {name: ds[name].values for name in LAYERS}  # (image, target, channel, y, x)
 
 
-def captum(model: torch.nn.Module, x: torch.Tensor, steps: int) -> dict[str, np.ndarray]:
+def captum(model: torch.nn.Module, x: torch.Tensor, steps: int,
+           method: str = "riemann_trapezoid") -> dict[str, np.ndarray]:
     from captum.attr import LayerConductance
 
     out = {}
     for name in LAYERS:
         lc = LayerConductance(model, getattr(model, name))
         per_target = [lc.attribute(x, baselines=torch.zeros_like(x), target=k, n_steps=steps,
-                                   method="riemann_trapezoid").detach().numpy() for k in range(N_CLASSES)]
+                                   method=method).detach().numpy() for k in range(N_CLASSES)]
         out[name] = np.stack(per_target, axis=1)
     return out
+
+
+def completeness(model: torch.nn.Module, x: torch.Tensor, result: dict[str, np.ndarray]) -> dict[str, float]:
+    """Per layer: max |Σ_units c − (F(x) − F(0))| / max |F(x) − F(0)| over images and logits."""
+    with torch.no_grad():
+        diff = (model(x) - model(torch.zeros_like(x))).numpy()  # (image, target)
+    return {name: float(np.max(np.abs(c.reshape(*c.shape[:2], -1).sum(-1) - diff)) / np.max(np.abs(diff)))
+            for name, c in result.items()}
 
 
 def best_time(fn, x: torch.Tensor, repeats: int) -> float:  # noqa: ANN001
@@ -104,6 +120,17 @@ def main() -> None:
     print(f"   retinacodec, one call (vectorize='auto'):      {t_ours:7.1f} s   {t_captum / t_ours:5.1f}x")
     print(f"   retinacodec, one call (vectorize='replicate'): {t_rep:7.1f} s   {t_captum / t_rep:5.1f}x")
     print(f"   captum LayerConductance, 40 calls:             {t_captum:7.1f} s")
+
+    t_ours_d = best_time(lambda v: ours(model, v, 20, rule="trapezoid"), x, args.repeats)
+    t_captum_d = best_time(lambda v: captum(model, v, 50, "gausslegendre"), x, 1)
+    err_ours = completeness(model, x, ours(model, x, 20, rule="trapezoid"))
+    err_captum = completeness(model, x, captum(model, x, 50, "gausslegendre"))
+    print(f"3. each at its defaults, float32, {args.images} images: completeness error per layer "
+          f"({', '.join(LAYERS)})")
+    print(f"   retinacodec, 20 steps, trapezoid + kinks, one call: {t_ours_d:7.1f} s   {t_captum_d / t_ours_d:5.1f}x   "
+          + "  ".join(f"{err_ours[n]:.1e}" for n in LAYERS))
+    print(f"   captum, 50 steps, Gauss-Legendre, 40 calls:         {t_captum_d:7.1f} s           "
+          + "  ".join(f"{err_captum[n]:.1e}" for n in LAYERS))
     print(f"   target >= 10x; load average now {os.getloadavg()[0]:.2f}")
 
 if __name__ == "__main__":
