@@ -7,7 +7,7 @@
 - :mod:`.interventions` — ablating or preserving a class's top mode's channels (official protocol);
 - :mod:`.debias` — the presence + absence explanation penalty against a planted shortcut;
 - :mod:`.components` — which part of an image drives a mode's top channels (:func:`mode_components`);
-- :mod:`.networks`, :mod:`.data` — small torchvision-shaped ResNet and ViT, scikit-learn digits.
+- :mod:`.networks`, :mod:`.data` — small torchvision-shaped ResNet, VGG and ViT, scikit-learn digits.
 """
 
 from retinacodec.classifiers.analyses import class_correlation, layer_statistics, top_modes
@@ -18,7 +18,7 @@ from retinacodec.classifiers.features import image_activations, image_contributi
 from retinacodec.classifiers.interventions import channel_ranking, class_ablation, class_accuracy, mode_ablation
 from retinacodec.classifiers.layers import block_outputs, check_layers, layer_table, resolve
 from retinacodec.classifiers.modes import RESNET_PRESET, image_modes, select_part
-from retinacodec.classifiers.networks import resnet, tiny_vit
+from retinacodec.classifiers.networks import resnet, small_vgg, tiny_vit
 
 __all__ = [
     "RESNET_PRESET",
@@ -44,6 +44,7 @@ __all__ = [
     "resnet",
     "resolve",
     "select_part",
+    "small_vgg",
     "split",
     "tiny_vit",
     "top_modes",

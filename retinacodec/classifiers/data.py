@@ -7,7 +7,7 @@ upsampled, and train a small network on them in seconds.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -20,7 +20,8 @@ from retinacodec.device import resolve_device
 __all__ = ["accuracy", "digits", "predict", "split", "train_classifier"]
 
 
-def digits(size: int = 32, channels: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+def digits(size: int = 32, channels: int = 1,
+           classes: Sequence[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """scikit-learn's handwritten digits as image tensors, z-scored over the whole set.
 
     Parameters
@@ -29,14 +30,17 @@ def digits(size: int = 32, channels: int = 1) -> tuple[torch.Tensor, torch.Tenso
         Side of the output images in px (bilinear upsampling of the 8×8 originals).
     channels : int
         1 (grey) or 3 (the grey image repeated, for networks built for colour).
+    classes : sequence of int, optional
+        Keep only these digits (e.g. ``(1, 7)``), labelled by their position in ``classes``
+        (1 → 0, 7 → 1); still z-scored over the whole set. Default: all ten, labelled by the digit.
 
     Returns
     -------
-    images : torch.Tensor, shape (1797, channels, size, size), float32
-        Zero mean and unit standard deviation over all pixels; 0 is the mean grey, the
-        natural integrated-gradients baseline.
-    labels : torch.Tensor, shape (1797,), int64
-        The digit, 0–9.
+    images : torch.Tensor, shape (n, channels, size, size), float32
+        Zero mean and unit standard deviation over all 1797 images' pixels; 0 is the mean grey,
+        the natural integrated-gradients baseline, and ``images.min()`` is the black background.
+    labels : torch.Tensor, shape (n,), int64
+        The digit, 0–9, or its index in ``classes``. n = 1797 with all classes.
     """
     from sklearn.datasets import load_digits
 
@@ -46,7 +50,14 @@ def digits(size: int = 32, channels: int = 1) -> tuple[torch.Tensor, torch.Tenso
     x = torch.as_tensor(data.images, dtype=torch.float32)[:, None]
     x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
     x = (x - x.mean()) / x.std()
-    return x.expand(-1, channels, -1, -1).contiguous(), torch.as_tensor(data.target, dtype=torch.int64)
+    y = torch.as_tensor(data.target, dtype=torch.int64)
+    if classes is not None:
+        wanted = torch.as_tensor(list(classes), dtype=torch.int64)
+        if wanted.numel() < 2 or wanted.unique().numel() != wanted.numel() or wanted.min() < 0 or wanted.max() > 9:
+            raise ValueError(f"classes must be two or more different digits 0-9; got {list(classes)}.")
+        keep = torch.isin(y, wanted)
+        x, y = x[keep], (y[keep, None] == wanted).int().argmax(1)
+    return x.expand(-1, channels, -1, -1).contiguous(), y
 
 
 def split(n: int, test_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

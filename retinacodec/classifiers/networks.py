@@ -1,10 +1,11 @@
 """Small image classifiers laid out as torchvision's, for tests, tutorials and benchmarks.
 
 No pretrained weights can be downloaded here and torchvision is not a dependency, so these
-builders reproduce the *module structure and names* of torchvision's ResNet and
+builders reproduce the *module structure and names* of torchvision's ResNet, VGG and
 VisionTransformer at any width: ``conv1, bn1, relu, maxpool, layer1 … layer4, avgpool, fc``
-with ``BasicBlock`` s (``layer4.1``), and ``conv_proj, encoder.layers.encoder_layer_<i>,
-encoder.ln, heads.head`` for the ViT. They keep torchvision's quirks that matter to
+with ``BasicBlock`` s (``layer4.1``), ``features.<i>, avgpool, classifier.<i>`` for a plain
+VGG-style CNN, and ``conv_proj, encoder.layers.encoder_layer_<i>, encoder.ln, heads.head``
+for the ViT. They keep torchvision's quirks that matter to
 attribution: the block's ``relu`` module runs twice per block, the residual sum is in place
 (``out += identity``), and ViT blocks add their input back (so only whole blocks cut the
 network). Code written against them runs unchanged on ``torchvision.models.resnet18`` /
@@ -19,7 +20,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["BasicBlock", "ResNet", "VisionTransformer", "resnet", "tiny_vit"]
+__all__ = ["VGG", "BasicBlock", "ResNet", "VisionTransformer", "resnet", "small_vgg", "tiny_vit"]
 
 
 class BasicBlock(nn.Module):
@@ -96,6 +97,48 @@ def resnet(depths: Sequence[int] = (2, 2, 2, 2), widths: Sequence[int] = (64, 12
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return ResNet(depths, widths, num_classes, in_channels, small_input)
+
+
+class VGG(nn.Module):
+    """A plain CNN with torchvision's VGG module names: ``features``, ``avgpool``, ``classifier``.
+
+    ``features`` holds, per stage, a 3×3 convolution (padding 1), a ReLU and a 2×2 max pooling,
+    so ``features.<3 i>`` is stage i's convolution: its output is the stage's pre-nonlinearity
+    activation (what encoded-absence tests read, METHODS.md §6). ``classifier`` is one linear
+    layer on the pooled map (torchvision's VGG has three, with dropout).
+
+    Parameters
+    ----------
+    widths : sequence of int
+        Channels per stage.
+    num_classes : int
+    in_channels : int
+    pool : int
+        Side of ``avgpool``'s output map (torchvision: 7), read by ``classifier``.
+    """
+
+    def __init__(self, widths: Sequence[int] = (8, 16), num_classes: int = 10, in_channels: int = 1,
+                 pool: int = 4) -> None:
+        super().__init__()
+        if not widths or min(widths) < 1 or pool < 1:
+            raise ValueError(f"widths must be a non-empty list of positive ints and pool >= 1; got {widths}, {pool}.")
+        layers: list[nn.Module] = []
+        for inplanes, width in zip((in_channels, *widths[:-1]), widths, strict=True):
+            layers += [nn.Conv2d(inplanes, width, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2, 2)]
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d(pool)
+        self.classifier = nn.Sequential(nn.Linear(widths[-1] * pool * pool, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
+
+def small_vgg(widths: Sequence[int] = (8, 16), num_classes: int = 10, in_channels: int = 1, pool: int = 4,
+              seed: int = 0) -> VGG:
+    """A seeded :class:`VGG`; the defaults (3.8 k parameters at 10 classes) train on 16 px digits in under a second."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return VGG(widths, num_classes, in_channels, pool)
 
 
 class EncoderBlock(nn.Module):
