@@ -4,8 +4,9 @@ Peer: openretina 1.1.1 (PyPI), installed in a separate virtual environment (neve
 retinacodec): ``bash benchmarks/setup_openretina_env.sh`` (see benchmarks/README.md). This script runs
 in retinacodec's environment, prepares each recording, fits our BNCNN, then re-launches itself with the
 benchmark environment's Python for the openretina side (``--openretina-side``), which imports only
-numpy, torch and openretina. Both sides get the same training frames, the same time budget and the same
-number of torch threads; both are scored here, by the same code, on the same test frames.
+numpy, torch and openretina. Both sides get the same training frames, a time budget each (``--minutes``;
+``--our-minutes`` for ours, by default the same) and the same number of torch threads; both are scored
+here, by the same code, on the same test frames.
 
 openretina side, as its own training script (``openretina/cli/train.py``) does it with the
 Maheswaranathan-2023 configuration (``configs/maheswaranathan_2023_core_readout.yaml`` and the
