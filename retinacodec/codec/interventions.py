@@ -336,13 +336,17 @@ def ablate_each_mode(model: BNCNN, recording: xr.Dataset, modes: xr.Dataset, cel
     values = _unit_values(model, modes, inputs[0], layer.split("+"), cell_index) if granularity == "unit" else None
     removed = np.zeros((ids.size, 2))
     same = np.zeros(ids.size, dtype=int)
-    seen: list[tuple[int, dict[str, torch.Tensor]]] = []
+    seen: list[tuple[int, dict[str, torch.Tensor]]] = []  # (row, ablation mask) of each distinct intervention
     for i, mode in enumerate(ids):
         scores = (channel_scores(modes, int(mode)) if granularity == "channel"
                   else unit_scores(model, modes, int(mode), inputs[0], cell_index, values))
         top = _top_masks(scores, percent, "ablate")
-        same[i] = next((m for m, t in seen if all(torch.equal(t[k], top[k]) for k in top)), int(mode))
-        seen.append((int(mode), top))
+        first = next((j for j, t in seen if all(torch.equal(t[k], top[k]) for k in top)), None)
+        if first is not None:  # the same intervention as an earlier mode: the same effect
+            same[i], removed[i] = ids[first], removed[first]
+            continue
+        same[i] = mode
+        seen.append((i, top))
         masks = _mask_layers(model, modes, top)
         for g, x in enumerate(inputs):
             removed[i, g] = 1 - _responses(model, x, cell_index, masks).mean() / base[g] if base[g] > 0 else np.nan
