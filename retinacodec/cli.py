@@ -329,15 +329,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from retinacodec.figures import plot_recording, save_figure
+    from retinacodec.io import inspect_nwb, stimulus_names
     from retinacodec.model.training import fit
-    from retinacodec.sample import load_sample, sample_paths
+    from retinacodec.sample import sample_paths
+    from retinacodec.sim.simulate import load_truth
 
     out = Path(args.out)
-    from retinacodec.io import stimulus_names
-
-    rec, truth = load_sample()
-    print(f"== the shipped sample: {sample_paths()[0]}")
-    _print_summary(summarize(rec, stimulus_names(sample_paths()[0])))
+    nwb, truth_path = sample_paths()
+    rec, labelling = inspect_nwb(nwb)  # as read_nwb (load_sample), with how the blocks were labelled
+    truth = load_truth(truth_path, rec)
+    print(f"== the shipped sample: {nwb}")
+    _print_summary(summarize(rec, stimulus_names(nwb), labelling))
     print(f"wrote {save_figure(plot_recording(rec), out / 'sample_summary.png')}")
     print(f"\n== fitting the 3-layer CNN (preset 'sample', up to {args.epochs} epochs)")
     model = fit(rec, preset="sample", seed=args.seed, device=args.device, checkpoint=out / "model.pt",
