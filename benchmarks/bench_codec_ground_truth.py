@@ -14,7 +14,8 @@ script prints, per preset of :func:`retinacodec.codec.decompose`:
 - the ablation test: the share of the cell's ON-event response (top 10 % of the true ON
   drive with the OFF drive below its median) removed by ablating the top 10 % channels
   (ranked by the atom's signed weight, as the official code) of its ON mode, against the
-  largest share removed by any other mode of the layer and by its OFF mode;
+  largest share removed by any other intervention of the layer (modes that ablate the very
+  same channels as the ON mode are one intervention, listed) and by its OFF mode;
 - the ON mode's selectivity (ON events vs OFF events, areas under the whole ablation and
   preservation curves, units ranked per cell with ``--granularity unit``) for contribution
   modes and for activation modes.
@@ -104,12 +105,13 @@ def ablation(name: str, model, rec: xr.Dataset, truth: xr.Dataset, ds: xr.Datase
         off_mode = int(match["best_mode"].sel(cell=cell, pathway="off"))
         each = ablate_each_mode(model, rec, ds, int(cell), on_events, off_events, layer=layer, granularity=granularity)
         removed = each["removed"].sel(frames="target")
-        others = removed.where(each["mode"] != on_mode, drop=True)
-        ties = int((abs(others - removed.sel(mode=on_mode)) < 1e-9).sum())
+        same = each["intervention"] == each["intervention"].sel(mode=on_mode)
+        shared = [int(m) for m in each["mode"].values[same.values] if m != on_mode]
+        others = removed.where(~same, drop=True)
         print(f"    {name} cell {int(cell)}: 10 % of the {granularity}s of ON mode {on_mode} remove "
-              f"{float(removed.sel(mode=on_mode)):.3f} of the ON-event response; the most any other mode removes: "
-              f"{float(others.max()):.3f} ({ties} modes tie); the OFF mode {off_mode}: "
-              f"{float(removed.sel(mode=off_mode)):.3f}")
+              f"{float(removed.sel(mode=on_mode)):.3f} of the ON-event response (the same intervention as modes "
+              f"{shared or 'none'}); the most any other intervention removes: {float(others.max()):.3f}; "
+              f"the OFF mode {off_mode}: {float(removed.sel(mode=off_mode)):.3f}")
 
 
 def selectivities(model, rec: xr.Dataset, truth: xr.Dataset, ds: xr.Dataset, match: xr.Dataset,  # noqa: ANN001
