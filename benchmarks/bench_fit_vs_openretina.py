@@ -25,7 +25,10 @@ Scores (per cell, median printed), on every test frame both models predict (fram
 Wall time is the fit alone (data preparation excluded on both sides); parameters are trainable ones.
 
 Usage: python benchmarks/bench_fit_vs_openretina.py [--datasets sample sim50] [--minutes 6] [--our-minutes M]
-       [--threads 1] [--sim-train-seconds 150] [--sim-stimulus white_noise|natural]
+       [--ema-decay 0.99 [--ema-minutes M]] [--threads 1] [--sim-train-seconds 150] [--sim-stimulus white_noise|natural]
+
+``--ema-decay`` adds a row: ours with ``fit(..., ema_decay=D)``, our option (not in the published fits)
+that validates and returns a moving average of the weights.
 
 On the 50×50 single-pixel white noise of the default simulation neither model learns anything in a
 few minutes (150 s of training, r ≈ 0 for both when last run: 2,500 independent pixels for cells of
@@ -83,11 +86,11 @@ def _export(rec, truth, path: Path) -> dict:  # noqa: ANN001
     return {"test_frames": test, "repeats": reps.values, "true_rate": truth["rate"].values[test]}
 
 
-def _fit_ours(rec, minutes: float, seed: int) -> tuple[object, float]:  # noqa: ANN001
+def _fit_ours(rec, minutes: float, seed: int, ema_decay: float | None = None) -> tuple[object, float]:  # noqa: ANN001
     from retinacodec.model.training import fit
 
     start = time.perf_counter()
-    model = fit(rec, seed=seed, max_minutes=minutes, progress=False)
+    model = fit(rec, seed=seed, max_minutes=minutes, progress=False, ema_decay=ema_decay)
     return model, time.perf_counter() - start
 
 
@@ -120,15 +123,21 @@ def run_benchmark(args: argparse.Namespace) -> None:
         fps = float(rec.attrs["frame_rate_hz"])
         print(f"== {name}: {rec.sizes['frame']} frames of {rec.sizes['y']}x{rec.sizes['x']} px, "
               f"{rec.sizes['cell']} cells, {fps:g} Hz", flush=True)
+        first = len(rows)
+        ours = [("retinacodec BNCNN", args.our_minutes or args.minutes, None)]
+        if args.ema_decay is not None:
+            ours.append((f"retinacodec BNCNN, EMA {args.ema_decay:g}", args.ema_minutes or args.our_minutes
+                         or args.minutes, args.ema_decay))
         with tempfile.TemporaryDirectory() as tmp:
             data, out = Path(tmp) / "data.npz", Path(tmp) / "openretina.npz"
             test = _export(rec, truth, data)
-            model, seconds = _fit_ours(rec, args.our_minutes or args.minutes, args.seed)
-            pred = predict(model, rec, test["test_frames"][CONTEXT_FRAMES - 1 :]).values
-            pred = np.concatenate([np.full((CONTEXT_FRAMES - 1, pred.shape[1]), np.nan), pred])
-            n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
-            rows.append((name, "retinacodec BNCNN", seconds, n_params, _scores(pred, test, fps)))
-            print(f"   retinacodec: {seconds:.0f} s, {len(model.metadata['fit_log'])} epochs", flush=True)
+            for label, minutes, ema_decay in ours:
+                model, seconds = _fit_ours(rec, minutes, args.seed, ema_decay)
+                pred = predict(model, rec, test["test_frames"][CONTEXT_FRAMES - 1 :]).values
+                pred = np.concatenate([np.full((CONTEXT_FRAMES - 1, pred.shape[1]), np.nan), pred])
+                n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+                rows.append((name, label, seconds, n_params, _scores(pred, test, fps)))
+                print(f"   {label}: {seconds:.0f} s, {len(model.metadata['fit_log'])} epochs", flush=True)
             cmd = [str(python), __file__, "--openretina-side", str(data), str(out), "--minutes", str(args.minutes),
                    "--threads", str(args.threads), "--seed", str(args.seed)]
             subprocess.run(cmd, check=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
@@ -136,17 +145,19 @@ def run_benchmark(args: argparse.Namespace) -> None:
             rows.append((name, "openretina 1.1.1 core-readout", float(peer["seconds"]), int(peer["n_params"]),
                          _scores(peer["prediction"] * fps, test, fps)))
             print(f"   openretina: {float(peer['seconds']):.0f} s, {int(peer['epochs'])} epochs", flush=True)
-        print("\n".join(_table(rows[-2:])), flush=True)
-    print(f"\nfit budget: openretina {args.minutes:g} min, retinacodec {args.our_minutes or args.minutes:g} min; "
+        print("\n".join(_table(rows[first:])), flush=True)
+    ema = (f", with EMA {args.ema_minutes or args.our_minutes or args.minutes:g} min"
+           if args.ema_decay is not None else "")
+    print(f"\nfit budget: openretina {args.minutes:g} min, retinacodec {args.our_minutes or args.minutes:g} min{ema}; "
           f"torch threads {args.threads}; medians over cells")
     print("\n".join(_table(rows)))
 
 
 def _table(rows: list[tuple]) -> list[str]:
     """The result lines: one per (dataset, model)."""
-    lines = [f"{'dataset':<8} {'model':<30} {'r_truth':>8} {'r_avg':>7} {'FEVE':>6} {'wall s':>7} {'params':>8}"]
+    lines = [f"{'dataset':<8} {'model':<34} {'r_truth':>8} {'r_avg':>7} {'FEVE':>6} {'wall s':>7} {'params':>8}"]
     for name, model_name, seconds, n_params, s in rows:
-        lines.append(f"{name:<8} {model_name:<30} {s['r_truth']:>8.3f} {s['r_avg']:>7.3f} {s['feve']:>6.3f} "
+        lines.append(f"{name:<8} {model_name:<34} {s['r_truth']:>8.3f} {s['r_avg']:>7.3f} {s['feve']:>6.3f} "
                      f"{seconds:>7.0f} {n_params:>8d}")
     return lines
 
@@ -239,6 +250,8 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=6.0, help="fit time budget of each model (minutes)")
     p.add_argument("--sim-train-seconds", type=float, default=150.0, help="training stimulus of the 50x50 simulation")
     p.add_argument("--our-minutes", type=float, help="retinacodec's fit budget (minutes; default: --minutes)")
+    p.add_argument("--ema-decay", type=float, help="also fit ours with this weight average (fit's ema_decay option)")
+    p.add_argument("--ema-minutes", type=float, help="that fit's budget (minutes; default: --our-minutes)")
     p.add_argument("--sim-stimulus", default="white_noise", choices=["white_noise", "natural"],
                    help="stimulus of the 50x50 simulation")
     p.add_argument("--threads", type=int, default=1, help="torch threads on both sides")

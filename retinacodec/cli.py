@@ -239,7 +239,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
                                      args.preset == "auto" and not args.kernels), flush=True)
     fit(rec, config=config, seed=args.seed, device=args.device, checkpoint=args.out,
         resume=args.resume, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        max_minutes=args.max_minutes, progress=None if sys.stderr.isatty() else "log",
+        max_minutes=args.max_minutes, ema_decay=args.ema_decay, progress=None if sys.stderr.isatty() else "log",
         distributed=int(os.environ.get("WORLD_SIZE", "1")) > 1)
     if main_process:
         print(f"wrote {args.out}")
@@ -793,6 +793,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=int, default=512, help="stimulus windows per gradient step")
     s.add_argument("--lr", type=float, default=5e-3, help="Adam learning rate")
     s.add_argument("--max-minutes", type=float, default=None, help="stop after this much time")
+    s.add_argument("--ema-decay", type=float, default=None, metavar="D",
+                   help="keep, validate and return a moving average of the weights with this decay per step "
+                        "(e.g. 0.99; not in the published fits, which use the raw weights: the default)")
     s.add_argument("--resume", action="store_true", help="continue an interrupted fit from --out")
     s.add_argument("--seed", type=int, default=0, help="seeds initialisation, batches and the validation split")
     _model_recording_args(s, model=False)

@@ -76,7 +76,7 @@ class SmoothNet(nn.Module):
         return self.head(self.conv(x))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def sample_model() -> nn.Module:
     torch.manual_seed(0)
     return rc.load_sample_model()
@@ -170,7 +170,7 @@ def test_bad_window_shape_is_named(sample_model: nn.Module) -> None:
         absence_attribution(sample_model, np.zeros((2, 30, 20, 20), np.float32), None)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def digits_classifier() -> tuple[nn.Module, np.ndarray, np.ndarray]:
     """A linear classifier of scikit-learn's digits 0 and 1 (8×8 images), trained in a second."""
     from sklearn.datasets import load_digits

@@ -13,7 +13,7 @@ captum_attr = pytest.importorskip("captum.attr")
 N_CELLS = 4
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def retina():
     """The small ('sample' preset, 20×20) retina model in float64 with non-trivial BatchNorm statistics."""
     torch.manual_seed(0)
@@ -25,12 +25,12 @@ def retina():
     return model.eval()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def x():
     return torch.randn(3, 40, 20, 20, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def both(retina, x):
     """Both layers, all cells, left rule."""
     return contributions(retina, x, ["layer1", "layer2"], rule="left")

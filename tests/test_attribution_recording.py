@@ -14,7 +14,7 @@ from retinacodec.recording import make_recording
 HISTORY = 8
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def fitted(tmp_path_factory):
     """A tiny recording (10×10 px, 3 cells, 2 test repeats) and a model fitted on it for one epoch."""
     rng = np.random.default_rng(0)

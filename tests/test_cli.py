@@ -15,7 +15,7 @@ SMALL = ["--size", "16", "16", "--train-seconds", "20", "--test-seconds", "2", "
          "--cells-per-type", "1"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def small_nwb(tmp_path_factory):
     path = tmp_path_factory.mktemp("cli") / "rec.nwb"
     assert main(["simulate", str(path), "--seed", "1", *SMALL]) == 0
@@ -100,14 +100,14 @@ def test_cuda_requested_without_cuda(small_nwb, tmp_path, capsys):
 # --- issue 11: each failure a new user met, reproduced -------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def small_model(small_nwb, tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "m.pt"
     assert main(["fit", str(small_nwb), "--out", str(path), "--epochs", "1", "--batch-size", "64"]) == 0
     return path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def other_nwb(tmp_path_factory):
     """Another recording: same frame size and cells, no test repeats, fewer frames, another seed."""
     path = tmp_path_factory.mktemp("other") / "other.nwb"

@@ -15,7 +15,7 @@ from retinacodec.model.windows import Normalization
 from retinacodec.sim.simulate import simulate_retina
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def files(tmp_path_factory):
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("rf")

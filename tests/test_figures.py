@@ -120,12 +120,12 @@ def _symmetric(image):
     return lo == pytest.approx(-hi) and hi > 0
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def result():
     return codec_result()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def prediction_inputs():
     rng = np.random.default_rng(1)
     n, ids = 960, np.arange(5)

@@ -19,7 +19,7 @@ GPU = os.environ.get("RETINACODEC_TEST_DEVICE", "cuda")
 pytestmark = pytest.mark.skipif(GPU == "cuda" and not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def rec_truth():
     return simulate_retina(size=(16, 16), train_seconds=60, test_seconds=3, n_repeats=3, n_cells_per_type=1)
 
@@ -70,7 +70,7 @@ def test_sae_fits_on_cuda():
     assert sae.score(x) > 0.8
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def fitted(rec_truth, tmp_path_factory):
     """A small model fitted on the CPU, its checkpoint, and the recording saved for workers."""
     rec, _ = rec_truth

@@ -24,12 +24,12 @@ DIMS = {  # experiment -> dims of its rate (besides source) and its per-cell mea
 }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def circuit():
     return RetinaCircuit.phenomena(n_cells_per_type=1, size=(12, 12), seed=0)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def model():
     torch.manual_seed(0)
     m = BNCNN(preset_config("auto", n_cells=3, input_size=(12, 12)))
@@ -38,7 +38,7 @@ def model():
     return m.eval()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def results(model, circuit):
     return run_all(model, circuit)
 

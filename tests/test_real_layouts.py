@@ -18,7 +18,7 @@ from retinacodec.sim.simulate import simulate_run_freeze
 N_TRIALS, RUN, FREEZE = 8, 600, 150
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def run_freeze(tmp_path_factory):
     """A small run/freeze recording (4 cells, 8 trials at 75 Hz, 2 dropped frames) and its lab NWB file."""
     rec, truth = simulate_run_freeze(n_cells=4, n_trials=N_TRIALS, run_frames=RUN, freeze_frames=FREEZE,

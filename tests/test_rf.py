@@ -30,7 +30,7 @@ torch.set_num_threads(1)
 H = 8  # history of the small models and recordings
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def sample():
     rec, truth = rc.load_sample()
     return rec, truth, rc.load_sample_model()

@@ -70,9 +70,10 @@ class StackedConv2d(nn.Sequential):
     def collapse(self) -> nn.Conv2d:
         """Return the single ordinary convolution this linear stack computes.
 
-        The stack is linear, so its response to a unit impulse at input channel ``i`` and
-        offset ``(p, q)`` of a ``k×k`` patch, minus the response to zeros, is the weight
-        ``W[:, i, p, q]``; the response to zeros is the bias.
+        The stack is linear, so its response to zeros is the bias, and its response to a unit
+        impulse at the centre ``(k - 1, k - 1)`` of input channel ``i`` of a ``(2k - 1)²``
+        image, minus the bias, is a ``k×k`` map whose value at ``(u, v)`` is the weight
+        ``W[:, i, k - 1 - u, k - 1 - v]``: one impulse per input channel gives the whole kernel.
 
         Returns
         -------
@@ -81,12 +82,13 @@ class StackedConv2d(nn.Sequential):
         """
         k, c = self.kernel_size, self.in_channels
         ref = next(self.parameters())
-        basis = torch.eye(c * k * k, dtype=ref.dtype, device=ref.device).reshape(c * k * k, c, k, k)
         zero = torch.zeros(1, c, k, k, dtype=ref.dtype, device=ref.device)
         bias = super().forward(zero).reshape(-1)
-        resp = super().forward(basis).reshape(c, k, k, -1) - bias
+        impulses = torch.zeros(c, c, 2 * k - 1, 2 * k - 1, dtype=ref.dtype, device=ref.device)
+        impulses[torch.arange(c), torch.arange(c), k - 1, k - 1] = 1.0
+        resp = super().forward(impulses) - bias[:, None, None]  # (in channel, out channel, k, k)
         conv = nn.Conv2d(c, self.out_channels, k).to(device=ref.device, dtype=ref.dtype)
-        conv.weight.copy_(resp.permute(3, 0, 1, 2))
+        conv.weight.copy_(resp.flip(-2, -1).transpose(0, 1))
         conv.bias.copy_(bias)
         return conv
 

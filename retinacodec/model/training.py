@@ -64,6 +64,14 @@ class FitOptions:
     max_minutes : float or None
         Stop after this much wall time, checked after every batch (a cut epoch is still
         validated; the best model so far is kept).
+    ema_decay : float or None
+        Not in the published fits (None, the default, trains and returns the raw weights as
+        they do). A number in (0, 1) keeps an exponential moving average of the weights and
+        BatchNorm statistics, updated after every step with this decay (0.99 averages over
+        about the last 100 steps); validation, early stopping, the checkpoint and the returned
+        model then use the average. On the sample it reaches a higher r with the true rate in
+        fewer epochs (benchmarks/README.md); a fit of fewer steps than ``1 / (1 - ema_decay)``
+        warns, as its average still carries the initial weights.
     """
 
     epochs: int = 40
@@ -77,6 +85,7 @@ class FitOptions:
     lr_patience: int = 1
     lr_factor: float = 0.3
     max_minutes: float | None = None
+    ema_decay: float | None = None
 
 
 def seed_everything(seed: int) -> np.random.Generator:
@@ -215,6 +224,21 @@ def _warn_silent_cells(recording: xr.Dataset) -> list[int]:
     return silent
 
 
+def _weight_average(model: BNCNN, optimizer: torch.optim.Optimizer,
+                    decay: float | None) -> torch.optim.swa_utils.AveragedModel | None:
+    """An exponential moving average of ``model``'s weights and buffers, updated after every optimizer step.
+
+    Returns None when ``decay`` is None. The average is a copy of ``model`` made now, before
+    any distributed wrapping, so its BatchNorms stay ordinary ones.
+    """
+    if decay is None:
+        return None
+    average = torch.optim.swa_utils.AveragedModel(
+        model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(decay), use_buffers=True)
+    optimizer.register_step_post_hook(lambda *_: average.update_parameters(model))
+    return average
+
+
 def _check_resumable(saved: dict, config: BNCNNConfig, recording: xr.Dataset, path: str | os.PathLike) -> None:
     """Raise a ValueError when a checkpoint is not an unfinished fit of this architecture on this recording."""
     meta = saved.get("metadata", {})
@@ -301,6 +325,8 @@ def fit(
         setattr(options, key, value)
     if options.epochs < 1:
         raise ValueError(f"epochs must be >= 1; got {options.epochs}.")
+    if options.ema_decay is not None and not 0.0 < options.ema_decay < 1.0:
+        raise ValueError(f"ema_decay must lie between 0 and 1 (e.g. 0.99), or be None; got {options.ema_decay}.")
     device = resolve_device(device)
     group = process_group(device) if distributed else None
     if group is not None:
@@ -327,6 +353,8 @@ def fit(
 
     model = BNCNN(config).to(device)
     optimizer = torch.optim.Adam(_weight_decay_groups(model, options.weight_decay), lr=options.lr)
+    average = _weight_average(model, optimizer, options.ema_decay)
+    validated = model if average is None else average.module  # the weights that are scored, kept and returned
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="max", factor=options.lr_factor, patience=options.lr_patience
     )
@@ -338,6 +366,11 @@ def fit(
         if ts is not None:
             model.load_state_dict(ts["model"])
             optimizer.load_state_dict(ts["optimizer"])
+            if average is not None:
+                if "average" not in ts:
+                    raise ValueError(f"cannot resume from {checkpoint} with ema_decay: its fit kept no weight "
+                                     "average; resume without ema_decay, or start a new fit.")
+                average.load_state_dict(ts["average"])
             scheduler.load_state_dict(ts["scheduler"])
             torch.set_rng_state(ts["torch_rng"])
             rng.bit_generator.state = ts["numpy_rng"]
@@ -369,13 +402,13 @@ def fit(
         mean_loss = train_epoch(net, data, rng.permutation(train_t), optimizer, options.batch_size,
                                 options.l1_output, device, deadline, rank, world_size)
         mean_loss = all_mean(mean_loss, device) if group is not None else mean_loss
-        score = _validation_score(model, data, val_t, device)
+        score = _validation_score(validated, data, val_t, device)
         scheduler.step(score)
         state["epoch"] += 1
         improved = score > state["best_score"]
         if improved:
             state.update(best_score=score, bad_epochs=0,
-                         best_state={k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+                         best_state={k: v.detach().cpu().clone() for k, v in validated.state_dict().items()})
         else:
             state["bad_epochs"] += 1
         state["log"].append({"epoch": state["epoch"], "loss": mean_loss, "val_r": score,
@@ -399,11 +432,18 @@ def fit(
                 "bad_epochs": state["bad_epochs"],
                 "log": state["log"],
             }
+            if average is not None:
+                train_state["average"] = average.state_dict()
             save_checkpoint(checkpoint, best, data.normalization,
                             metadata={**metadata, "fit_log": state["log"]}, train_state=train_state)
         if deadline is not None and time.monotonic() > deadline:
             break
     bar.close()
+    if average is not None and rank == 0 and int(average.n_averaged) < 1.0 / (1.0 - options.ema_decay):
+        warnings.warn(
+            f"the weight average saw only {int(average.n_averaged)} steps, fewer than 1 / (1 - ema_decay) = "
+            f"{1.0 / (1.0 - options.ema_decay):.0f}: it still carries much of the initial weights. Fit for longer "
+            "or use a smaller ema_decay (or none).", stacklevel=2)
     if group is not None:  # a plain BNCNN again, without the global BatchNorm
         current = model.state_dict()
         model = BNCNN(config).to(device)

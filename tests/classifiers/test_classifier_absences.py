@@ -42,7 +42,7 @@ class OnesSevens:
     stroke: np.ndarray
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def ones_sevens() -> OnesSevens:
     x, y = digits(16, classes=(1, 7))
     train, test = split(len(y), seed=0)

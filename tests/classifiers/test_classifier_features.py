@@ -13,7 +13,7 @@ from retinacodec.classifiers import image_activations, image_contributions, redu
 LAYERS = ["layer1", "layer2.0", "layer3", "layer4"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def true_class(digits_net):
     te = digits_net.test[:96]
     x, y = digits_net.images[te], digits_net.labels[te]

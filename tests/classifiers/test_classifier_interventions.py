@@ -17,7 +17,7 @@ from retinacodec.classifiers import (
 from retinacodec.classifiers.components import mode_components
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def toy(class_channels):
     model, x, y = class_channels
     c = image_contributions(model, x, ["block"], "true", labels=y)

@@ -20,7 +20,7 @@ from retinacodec.codec.sae import CodecSAE
 FAST = {"lr": 5e-3, "max_epochs": 100}  # the preset's 300 epochs at lr 5e-5 are for the benchmark
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def toy_modes(class_channels):
     model, x, y = class_channels
     c = image_contributions(model, x, ["block"], "true", labels=y)

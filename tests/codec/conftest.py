@@ -12,7 +12,7 @@ from retinacodec.model.windows import Normalization
 from retinacodec.recording import make_recording
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tiny():
     """A random 2-cell model on 8×8 frames and a short recording with a train and a test block."""
     torch.manual_seed(0)

@@ -24,14 +24,14 @@ from retinacodec.codec.interventions import ablate_each_mode, intervention_curve
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("sample_ground_truth")]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def sample():
     torch.set_num_threads(1)
     rec, truth = rc.load_sample()
     return rc.load_sample_model(), rec, truth
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cell_modes(sample):
     model, rec, _ = sample
     with warnings.catch_warnings():

@@ -53,12 +53,12 @@ ESTIMATORS = {
 }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def data() -> tuple[np.ndarray, np.ndarray]:
     return planted()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def fitted(data) -> dict[str, object]:
     X, _ = data
     return {name: make().fit(X) for name, make in ESTIMATORS.items()}

@@ -106,6 +106,36 @@ def test_checkpoint_round_trip_and_resume(tmp_path):
     torch.testing.assert_close(resumed(x), full(x))
 
 
+def test_weight_average_is_validated_returned_and_resumed(tmp_path):
+    rec, _ = ln_recording(n_train=800)
+    x = torch.randn(2, HISTORY, 12, 12)
+    opts = dict(config=small_config(rec), batch_size=64, seed=1, progress=False, patience=100, ema_decay=0.9)
+    full = fit(rec, epochs=4, checkpoint=tmp_path / "full.pt", **opts)
+    assert full.metadata["options"]["ema_decay"] == 0.9
+    train_state = read_checkpoint(tmp_path / "full.pt")["train_state"]
+    # the last epoch is the best here, so the returned weights are the final average's, not the raw ones
+    assert max(full.metadata["fit_log"], key=lambda e: e["val_r"])["epoch"] == 4
+    average = {k.removeprefix("module."): v for k, v in train_state["average"].items() if k.startswith("module.")}
+    for k, v in full.state_dict().items():
+        torch.testing.assert_close(v, average[k], rtol=0, atol=0)
+    assert not torch.equal(full.layer1.conv.weight, train_state["model"]["layer1.conv.weight"])
+    raw = fit(rec, epochs=4, **{**opts, "ema_decay": None})
+    assert not torch.equal(raw.layer1.conv.weight, full.layer1.conv.weight)
+    # the average is part of the training state: interrupted after 2 epochs and resumed to 4, the same model
+    part = tmp_path / "part.pt"
+    fit(rec, epochs=2, checkpoint=part, **opts)
+    resumed = fit(rec, epochs=4, checkpoint=part, resume=True, **opts)
+    torch.testing.assert_close(resumed(x), full(x))
+    with pytest.warns(UserWarning, match=r"average saw only 10 steps, fewer than 1 / \(1 - ema_decay\) = 100"):
+        fit(rec, epochs=1, **{**opts, "ema_decay": 0.99})
+    with pytest.raises(ValueError, match="ema_decay must lie between 0 and 1"):
+        fit(rec, epochs=1, **{**opts, "ema_decay": 1.5})
+    plain = tmp_path / "plain.pt"
+    fit(rec, epochs=1, checkpoint=plain, **{**opts, "ema_decay": None})
+    with pytest.raises(ValueError, match="kept no weight average"):
+        fit(rec, epochs=2, checkpoint=plain, resume=True, **opts)
+
+
 def test_bad_checkpoints(tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint"):
         load_model(tmp_path / "missing.pt")

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.xdist_group("dask_cluster")  # the module's fixtures ar
 CONFIG = {"n_cells": 3, "history": 10, "input_size": (14, 14), "channels": (4, 4), "kernel_sizes": (5, 3)}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("cluster")
     rec, truth = simulate_retina(n_cells_per_type=1, size=(14, 14), train_seconds=20, test_seconds=3, n_repeats=2)

@@ -47,7 +47,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def recording(tmp_path_factory) -> Path:
     rec, _ = simulate_retina(n_cells_per_type=1, size=(14, 14), train_seconds=30, test_seconds=2, n_repeats=2)
     path = tmp_path_factory.mktemp("rec") / "rec.nc"
@@ -112,13 +112,14 @@ def test_torchrun_cli_fit_writes_once_and_resumes(recording, tmp_path):
     out = tmp_path / "m.pt"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(_free_port()),
            "-m", "retinacodec", "fit", str(nwb), "--out", str(out), "--kernels", "5", "3", "--channels", "4", "4",
-           "--history", "10", "--batch-size", "64", "--seed", "1"]
+           "--history", "10", "--batch-size", "64", "--seed", "1", "--ema-decay", "0.9"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     run = subprocess.run([*cmd, "--epochs", "1"], capture_output=True, text=True, env=env, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.count("wrote") == 1 and run.stderr.count("fit: epoch 1/1") == 1
     model = load_model(out)
     assert model.metadata["world_size"] == 2 and len(model.metadata["fit_log"]) == 1
+    assert model.metadata["options"]["ema_decay"] == 0.9  # the weight average, kept by rank 0, resumes below
     run = subprocess.run([*cmd, "--epochs", "2", "--resume"], capture_output=True, text=True, env=env, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "fit: epoch 2/2" in run.stderr and "fit: epoch 1/2" not in run.stderr

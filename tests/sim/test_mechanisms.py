@@ -8,7 +8,7 @@ from retinacodec.sim import RetinaCircuit
 from retinacodec.sim.circuit import OmittedStimulusResonance
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def circuit():
     return RetinaCircuit.phenomena(n_cells_per_type=1, size=(12, 12), seed=0)
 

@@ -12,12 +12,12 @@ from retinacodec.sim.stimuli import full_field_step, white_noise
 SHORT = {"train_seconds": 120.0, "test_seconds": 5.0, "n_repeats": 3}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def sim():
     return simulate_retina(seed=1, **SHORT)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def circuit():
     return RetinaCircuit.random(n_cells_per_type=3, size=(20, 20), seed=0)
 
