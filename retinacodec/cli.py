@@ -231,6 +231,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
     if args.epochs < 1:
         raise ValueError(f"--epochs must be >= 1; got {args.epochs}.")
+    if args.ema_decay is not None and not 0.0 < args.ema_decay < 1.0:
+        raise ValueError(f"--ema-decay must lie between 0 and 1 (e.g. 0.99); got {args.ema_decay}. "
+                         "Leave it out for the published fit.")
     rec = _read(args.recording, args.stimulus)
     config = _architecture(args, rec)
     main_process = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 alone speaks

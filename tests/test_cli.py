@@ -140,6 +140,8 @@ def test_fit_epochs_zero_is_an_error_and_writes_nothing(small_nwb, tmp_path, cap
     out = tmp_path / "m.pt"
     assert main(["fit", str(small_nwb), "--out", str(out), "--epochs", "0"]) == 2
     assert "--epochs must be >= 1" in capsys.readouterr().err and not out.exists()
+    assert main(["fit", str(small_nwb), "--out", str(out), "--ema-decay", "1.5"]) == 2
+    assert "--ema-decay must lie between 0 and 1" in capsys.readouterr().err and not out.exists()
 
 
 def test_fit_refuses_to_overwrite_like_simulate(small_nwb, small_model, capsys):
