@@ -22,6 +22,7 @@ CPU, float32):
 Target (issue 13): ours >= 10× faster.
 
 Usage: python benchmarks/bench_classifier_contributions.py [--images 8] [--steps 20] [--size 64] [--threads 2]
+       [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def captum(model: torch.nn.Module, x: torch.Tensor, steps: int,
     for name in LAYERS:
         lc = LayerConductance(model, getattr(model, name))
         per_target = [lc.attribute(x, baselines=torch.zeros_like(x), target=k, n_steps=steps,
-                                   method=method).detach().numpy() for k in range(N_CLASSES)]
+                                   method=method).detach().cpu().numpy() for k in range(N_CLASSES)]
         out[name] = np.stack(per_target, axis=1)
     return out
 
@@ -76,7 +77,7 @@ def captum(model: torch.nn.Module, x: torch.Tensor, steps: int,
 def completeness(model: torch.nn.Module, x: torch.Tensor, result: dict[str, np.ndarray]) -> dict[str, float]:
     """Per layer: max |Σ_units c − (F(x) − F(0))| / max |F(x) − F(0)| over images and logits."""
     with torch.no_grad():
-        diff = (model(x) - model(torch.zeros_like(x))).numpy()  # (image, target)
+        diff = (model(x) - model(torch.zeros_like(x))).cpu().numpy()  # (image, target)
     return {name: float(np.max(np.abs(c.reshape(*c.shape[:2], -1).sum(-1) - diff)) / np.max(np.abs(diff)))
             for name, c in result.items()}
 
@@ -85,8 +86,10 @@ def best_time(fn, x: torch.Tensor, repeats: int) -> float:  # noqa: ANN001
     fn(x[:1])  # warm-up on one image
     times = []
     for _ in range(repeats):
+        if x.is_cuda:
+            torch.cuda.synchronize()
         t0 = time.perf_counter()
-        fn(x)
+        fn(x)  # both sides return host arrays, so the device work is finished when this returns
         times.append(time.perf_counter() - t0)
     return min(times)
 
@@ -98,18 +101,20 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=64, help="image side in px")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda: where both sides compute")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} thread(s), load average {os.getloadavg()[0]:.2f}")
+    dev = torch.device(args.device)
+    print(f"torch {torch.__version__}, {args.threads} thread(s), device {dev}, load average {os.getloadavg()[0]:.2f}")
 
-    model64, x64 = network(torch.float64), images(1, args.size, torch.float64)
+    model64, x64 = network(torch.float64).to(dev), images(1, args.size, torch.float64).to(dev)
     a, b = ours(model64, x64, args.steps), captum(model64, x64, args.steps)
     print(f"1. equality with captum LayerConductance, float64, 1 image, {args.steps} steps, every unit, 10 logits")
     for name in LAYERS:
         err = float(np.max(np.abs(a[name] - b[name])) / np.max(np.abs(b[name])))
         print(f"   {name} {tuple(a[name].shape[2:])}: max |ours - captum| / max |captum| = {err:.1e}")
 
-    model, x = network(), images(args.images, args.size)
+    model, x = network().to(dev), images(args.images, args.size).to(dev)
     t_ours = best_time(lambda v: ours(model, v, args.steps), x, args.repeats)
     t_rep = best_time(lambda v: ours(model, v, args.steps, "replicate"), x, args.repeats)
     t_captum = best_time(lambda v: captum(model, v, args.steps), x, 1)
