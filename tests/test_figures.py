@@ -142,7 +142,10 @@ def test_prediction_says_what_it_shows(prediction_inputs):
     fig = plot_prediction(pred, pred * 2, scores, truth=pred, cell_types=types)
     assert len(fig.axes) == 5  # every cell by default
     title = fig._suptitle.get_text()
-    assert "all 5 cells" in title and "whole 9.6-s clip" in title and "median FEVE = 0.40" in title
+    assert "all 5 cells" in title and "whole 9.6-s clip" in title
+    assert "median over the 5 cells: r = 0.50, FEVE = 0.40" in title
+    shown = plot_prediction(pred, pred * 2, scores, cells=[0, 1], cell_types=types)._suptitle.get_text()
+    assert "2 of 5 cells" in shown and "median over the 5 cells: r = 0.50" in shown  # not the 2 shown (0.30)
     assert fig.axes[2].get_ylabel().splitlines() == ["cell 2 (ON-OFF)", "r = 0.50", "FEVE = 0.40"]
     assert fig.legends and not any(ax.get_legend() for ax in fig.axes)  # legend outside the traces
     colours = {line.get_color() for ax in fig.axes for line in ax.get_lines()[:2]}

@@ -107,11 +107,10 @@ def plot_prediction(
     window = (f"{ts[0]:.1f}–{ts[-1] + (ts[1] - ts[0] if ts.size > 1 else 0):.1f} s of the {clip:.1f}-s clip"
               if ts[0] > 0 or stop < clip else f"the whole {clip:.1f}-s clip")
     title = f"Predicted vs recorded rate: {what}, {window}"
-    if scores is not None:
-        sub = scores.sel(cell=ids)
-        title += f"; median r = {float(sub['r'].median()):.2f}"
-        if "feve" in sub and np.isfinite(sub["feve"].values).any():
-            title += f", median FEVE = {float(sub['feve'].median(skipna=True)):.2f}"
+    if scores is not None:  # over every scored cell, as evaluate reports them, not only the cells shown
+        title += f"; median over the {scores.sizes['cell']} cells: r = {float(scores['r'].median()):.2f}"
+        if "feve" in scores and np.isfinite(scores["feve"].values).any():
+            title += f", FEVE = {float(scores['feve'].median(skipna=True)):.2f}"
     fig.suptitle(title, x=0.02, ha="left")
     fig.supylabel("rate (Hz)")
     return fig
