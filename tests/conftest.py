@@ -22,6 +22,12 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(1)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Slow tests first (a stable sort), so that under pytest-xdist both workers start on the long
+    ones and the quick ones fill in at the end, rather than one worker finishing a tutorial alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 FRAME_RATE = 60.0
 PIXEL_UM = 25.0
 # (label in the file, expected block, expected repeat, n_frames) of consecutive segments

@@ -46,14 +46,14 @@ def test_shipped_model_predicts_true_rate(sample):
 
 @pytest.mark.slow
 def test_model_fitted_to_sample_predicts_true_rate(sample):
-    """A fresh fit in quick mode (2 epochs) already predicts the true noise-free rate with median r >= 0.8.
+    """A fresh fit in quick mode (1 epoch) already predicts the true noise-free rate with median r >= 0.8.
 
     The full fit (issue 3's number, median r >= 0.85) is the shipped model's (tested above) and
     the one ``make demo`` runs and prints; with seed 0, 1, 2 and 3 epochs reached 0.819, 0.849
     and 0.831 when measured.
     """
     rec, truth = sample
-    model = fit(rec, preset="sample", seed=0, epochs=2, progress=False)
+    model = fit(rec, preset="sample", seed=0, epochs=1, progress=False)
     scores = evaluate(model, rec, truth)
     print(scores.to_dataframe().round(3), scores.attrs)
     assert scores.attrs["median_r_truth"] >= 0.8
