@@ -136,6 +136,17 @@ def test_weight_average_is_validated_returned_and_resumed(tmp_path):
         fit(rec, epochs=2, checkpoint=plain, resume=True, **opts)
 
 
+def test_weight_average_predicts_the_true_rate_better_than_the_raw_weights():
+    """After the same 4 epochs (280 steps) on the LN retina, the average of decay 0.95 is closer to the
+    true rate than the raw weights (measured: r 0.881 vs 0.856). Returning the raw weights, or an average
+    weighted the wrong way round (mostly the latest step), would tie."""
+    rec, rate = ln_recording(n_train=10000)
+    truth = xr.Dataset({"rate": (("frame", "cell"), rate * 100.0)})
+    r = {decay: evaluate(fit(rec, config=small_config(rec), epochs=4, batch_size=128, progress=False,
+                             ema_decay=decay), rec, truth).attrs["median_r_truth"] for decay in (None, 0.95)}
+    assert r[0.95] > r[None] + 0.01
+
+
 def test_bad_checkpoints(tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint"):
         load_model(tmp_path / "missing.pt")
