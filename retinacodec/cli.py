@@ -15,7 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
+from retinacodec.codec.presets import DEFAULT_PRESET as DEFAULT_CODEC_PRESET
+from retinacodec.codec.presets import PRESETS as CODEC_PRESETS
+
 __all__ = ["main"]
+
+#: ``decompose`` flags passed on as keyword options when given.
+DECOMPOSE_OPTIONS = ("source", "target", "output", "method", "steps", "rule", "sae", "k", "fit_on", "n_fit_frames",
+                     "reference", "n_reference_frames", "surprisal_ridge", "n_init", "max_epochs", "lr",
+                     "open_fraction", "n_steps", "threshold")
 
 
 def _fmt_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
@@ -357,32 +365,40 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _demo_modes(model, rec, truth, out: Path):  # noqa: ANN001, ANN202
-    """The demo's CODEC step: the paper's run, then per-cell modes checked against the true ON / OFF pathways."""
+    """The demo's CODEC step: the default, checked against the true ON / OFF pathways, then the paper's recipe."""
     import xarray as xr
 
     from retinacodec.codec import decompose, save_modes
     from retinacodec.codec.analyses import match_pathways
 
-    print("\n== CODEC as published (preset 'paper'): integrated gradients to the surprisal of the population rate, "
-          "CODEC's SAE with the official hyper-parameters")
-    paper = decompose(model, rec, ["layer1", "layer2"])
-    save_modes(paper, out / "modes_paper.nc")
-    _print_modes(paper, out / "modes_paper.nc")
-    print("\n== per-cell contribution modes (preset 'local'): each unit's share of each cell's generator "
-          "(activation x gradient), TopK SAE")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # activation x gradient does not add up to F(x) - F(x0); printed below
-        modes = decompose(model, rec, ["layer1", "layer2"], preset="local")
+    log = None if sys.stderr.isatty() else "log"
+    print("\n== CODEC (preset 'codec', the default): integrated-gradient contributions of each layer to each cell's "
+          "generator signal, split by sign and summed over space, decomposed by a BatchTopK SAE")
+    modes = decompose(model, rec, ["layer1", "layer2"], progress=log)
     save_modes(modes, out / "modes.nc")
     _print_modes(modes, out / "modes.nc")
     drives = xr.concat([truth["on_drive"], truth["off_drive"]], dim=xr.DataArray(["on", "off"], dims="pathway"))
-    match = match_pathways(modes["loadings"], drives.sel(frame=modes["frame"].values))
-    print("ON-OFF cells: the mode that best follows each true pathway drive (Pearson r over the test clip)")
+    layer1 = modes.sel(mode=modes["mode_layer"] == "layer1")
+    match = match_pathways(layer1["loadings"], drives.sel(frame=modes["frame"].values))
+    print("ON-OFF cells: the layer-1 mode that best follows each true pathway drive (Pearson r over the test clip)")
     for cell in truth["cell"].values[truth["cell_type"].values == "ON-OFF"]:
         m = match.sel(cell=cell)
         print(f"  cell {int(cell)}: ON pathway -> mode {int(m['best_mode'].sel(pathway='on'))} "
               f"(r = {float(m['best_r'].sel(pathway='on')):.2f}), OFF pathway -> mode "
               f"{int(m['best_mode'].sel(pathway='off'))} (r = {float(m['best_r'].sel(pathway='off')):.2f})")
+    print("\n== the published recipe (preset 'paper'): contributions to the surprisal of the population rate, CODEC's "
+          "thresholded-sigmoid SAE with the official hyper-parameters, trained on the test clip")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        paper = decompose(model, rec, ["layer1", "layer2"], preset="paper", progress=log)
+    save_modes(paper, out / "modes_paper.nc")
+    _print_modes(paper, out / "modes_paper.nc")
+    if not int(paper["n_modes"].sum()):
+        print(f"It keeps no mode here, as expected: {len(caught)} warning(s). A code is kept only above a 0.9 "
+              "threshold, PyTorch's initialisation opens almost none, and a closed code gets no gradient; the "
+              "official run also made 36,800 optimiser steps on ~5,956 frames, this clip gives 7 steps an epoch. "
+              "`retinacodec decompose --preset paper_open` opens 5 % of the codes and makes the official number of "
+              "steps (minutes).")
     return modes
 
 
@@ -440,6 +456,11 @@ def _print_modes(ds, path: Path) -> None:  # noqa: ANN001
             errors = ", ".join(f"{float(ds['completeness_median'].sel(hooked_layer=n)):.1e}"
                                for n in ds["hooked_layer"].values if n in str(sae).split("+"))
             line += f"; median relative completeness error {errors}"
+        mine = ds["loadings"].sel(mode=ds["mode_layer"] == sae)
+        if mine.sizes["mode"]:
+            shares = np.bincount((mine > 0).sum("mode").values.ravel()) / mine[..., 0].size
+            line += "; active modes per sample " + ", ".join(f"{n}: {100 * share:.0f} %"
+                                                              for n, share in enumerate(shares) if share >= 0.005)
         print(line)
 
 
@@ -489,11 +510,15 @@ def cmd_decompose(args: argparse.Namespace) -> int:
 
     model = _load(args.model, device=args.device)
     rec = _read(args.recording, args.stimulus)
-    options = {key: getattr(args, key) for key in ("source", "target", "output", "method", "steps", "sae", "k",
-                                                     "fit_on", "n_fit_frames") if getattr(args, key) is not None}
+    options = {key: getattr(args, key) for key in DECOMPOSE_OPTIONS if getattr(args, key) is not None}
     if args.expansion is not None:
-        options["expansion"] = None if args.expansion == "default" else float(args.expansion)
-    ds = decompose(model, rec, args.layers, preset=args.preset, seed=args.seed, device=args.device, **options)
+        try:
+            options["expansion"] = None if args.expansion == "default" else float(args.expansion)
+        except ValueError:
+            raise ValueError(f"--expansion must be a number or 'default'; got {args.expansion!r}.") from None
+    frames = {key: np.arange(*getattr(args, key)) for key in ("frames", "fit_frames") if getattr(args, key) is not None}
+    ds = decompose(model, rec, args.layers, preset=args.preset, seed=args.seed, device=args.device,
+                   progress=None if sys.stderr.isatty() else "log", **frames, **options)
     out = save_modes(ds, args.out)
     print(f"preset {args.preset!r}, target {ds.attrs['target']!r}: {ds.sizes['mode']} modes")
     _print_modes(ds, out)
@@ -863,19 +888,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_rf)
 
     s = parser("decompose", help="contribution modes (CODEC): SAE on contributions, loadings over time",
-               description="CODEC: the contributions of hidden layers (integrated gradients, split by sign, summed "
-                           "over space) decomposed by one sparse autoencoder per layer into modes, with their loadings "
-                           "over the test frames; written to a NetCDF file. With no options this is the published "
-                           "retina run (preset 'paper': contributions to the surprisal of the population rate, "
-                           "CODEC's thresholded-sigmoid SAE with the official hyper-parameters); presets 'cells' and "
-                           "'local' give per-cell loadings. Options override the preset.")
+               description="CODEC: the contributions of hidden layers (split by sign, summed over space) decomposed "
+                           "by one sparse autoencoder per layer into modes, with their loadings over the test frames; "
+                           "written to a NetCDF file. With no options this is preset 'codec': integrated-gradient "
+                           "contributions to each cell's generator signal (they add up), a BatchTopK SAE, per-cell "
+                           "and population loadings. 'paper' is the published retina run parameter for parameter "
+                           "(it keeps no mode on small recordings); 'paper_open' is that run with codes opened at "
+                           "the start and the official number of optimiser steps; 'cells' and 'local' are earlier "
+                           "per-cell variants. Options override the preset.")
     s.add_argument("--out", required=True, help="NetCDF file to write (.nc)")
     s.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     s.add_argument("--layers", nargs="+", default=["layer1", "layer2"],
                    help="one SAE per entry; 'layer1+layer2' concatenates layers")
-    s.add_argument("--preset", choices=("paper", "cells", "local"), default="paper",
-                   help="starting settings: the paper's run, or per-cell modes by integrated gradients (cells) or "
-                        "activation x gradient (local)")
+    s.add_argument("--preset", choices=tuple(CODEC_PRESETS), default=DEFAULT_CODEC_PRESET,
+                   help="starting settings (see `help(retinacodec.codec.presets)`)")
+    s.add_argument("--frames", type=int, nargs=2, metavar=("START", "STOP"), default=None,
+                   help="analysed frames START..STOP-1, whose loadings are written (default: test repeat 0)")
+    s.add_argument("--fit-frames", dest="fit_frames", type=int, nargs=2, metavar=("START", "STOP"), default=None,
+                   help="frames START..STOP-1 the SAEs learn from, overriding --fit-on (default: from the preset)")
     s.add_argument("--source", choices=("contributions", "activations"), default=None,
                    help="decompose contributions or pre-nonlinearity activations (default: from the preset)")
     s.add_argument("--target", choices=("surprisal", "cell", "sum"), default=None,
@@ -886,16 +916,36 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--method", choices=("integrated_gradients", "activation_x_gradient"), default=None,
                    help="attribution method (default: from the preset)")
     s.add_argument("--steps", type=int, default=None, help="integrated-gradient steps (default: from the preset)")
+    s.add_argument("--rule", choices=("trapezoid", "left", "right"), default=None,
+                   help="integrated-gradient quadrature rule (default: from the preset)")
     s.add_argument("--sae", choices=("codec", "topk", "batchtopk", "relu"), default=None,
                    help="SAE kind (default: from the preset)")
-    s.add_argument("--k", type=int, default=None, help="active modes per sample, topk/batchtopk (default: preset)")
+    s.add_argument("--k", type=int, default=None,
+                   help="active modes per sample, topk (exactly) / batchtopk (on average) (default: preset)")
     s.add_argument("--expansion", default=None,
                    help="modes per input feature, or 'default' for the SAE's own (default: from the preset)")
     s.add_argument("--fit-on", dest="fit_on", choices=("analysed", "train"), default=None,
                    help="train the SAEs on the analysed test frames or on training frames (default: preset)")
-    s.add_argument("--fit-frames", dest="n_fit_frames", type=int, default=None,
+    s.add_argument("--n-fit-frames", dest="n_fit_frames", type=int, default=None,
                    help="training-block frames the SAEs learn from with --fit-on train (default: preset)")
-    s.add_argument("--seed", type=int, default=0, help="random seed")
+    s.add_argument("--reference", choices=("train", "analysed"), default=None,
+                   help="frames whose rates give the surprisal's mean and covariance (default: preset)")
+    s.add_argument("--n-reference-frames", dest="n_reference_frames", type=int, default=None,
+                   help="training frames for the surprisal's mean and covariance (default: preset)")
+    s.add_argument("--surprisal-ridge", dest="surprisal_ridge", type=float, default=None,
+                   help="ridge added to the surprisal's covariance, relative to its mean variance (default: preset)")
+    s.add_argument("--n-init", dest="n_init", type=int, default=None,
+                   help="SAE restarts; the one that reconstructs held-out samples best is kept (default: preset)")
+    s.add_argument("--max-epochs", dest="max_epochs", type=int, default=None,
+                   help="most SAE training epochs (default: the SAE's own)")
+    s.add_argument("--lr", type=float, default=None, help="SAE learning rate (default: the SAE's own)")
+    s.add_argument("--open-fraction", dest="open_fraction", type=float, default=None,
+                   help="CODEC SAE: share of codes above the threshold at the start, e.g. 0.05 (default: preset)")
+    s.add_argument("--n-steps", dest="n_steps", type=int, default=None,
+                   help="CODEC SAE: optimiser steps instead of epochs (default: preset)")
+    s.add_argument("--threshold", type=float, default=None,
+                   help="CODEC SAE: code threshold of the sigmoid (default: 0.9)")
+    s.add_argument("--seed", type=int, default=0, help="random seed of the SAEs and of the training-frame subset")
     _model_recording_args(s)
     s.set_defaults(func=cmd_decompose)
 

@@ -24,8 +24,11 @@ preset (``preset="cells"``, ``preset="local"``).
 from __future__ import annotations
 
 import os
+import sys
+import time
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +39,7 @@ from retinacodec.atomic import save_netcdf
 from retinacodec.attribution import Surprisal
 from retinacodec.attribution.hooks import resolve_layers
 from retinacodec.codec.features import activation_features, attribution_model, contribution_features
-from retinacodec.codec.presets import CodecConfig, resolve_config
+from retinacodec.codec.presets import DEFAULT_PRESET, CodecConfig, resolve_config
 from retinacodec.codec.sae import CodecSAE, ReLUSAE, TopKSAE
 from retinacodec.codec.sae.base import BaseSAE
 from retinacodec.model.bncnn import BNCNN
@@ -44,7 +47,8 @@ from retinacodec.model.training import predict_targets
 from retinacodec.model.windows import WindowedData
 from retinacodec.recording import validate_recording
 
-__all__ = ["COMPLETENESS_WARNING", "SAE_KINDS", "decompose", "fit_modes", "make_sae", "reconstruct", "save_modes"]
+__all__ = ["COMPLETENESS_WARNING", "SAE_KINDS", "decompose", "fit_modes", "make_sae", "reconstruct", "save_modes",
+           "seed_sweep"]
 
 SAE_KINDS = ("codec", "topk", "batchtopk", "relu")
 #: A median relative completeness error above this draws a warning.
@@ -182,9 +186,11 @@ def fit_modes(fit_features: xr.DataArray, features: xr.DataArray, layers: Sequen
                              **sae_params)
         estimator.fit(fit_features.values[..., cols].reshape(-1, cols.size))
         if estimator.modes_.shape[0] == 0:
-            hint = ("no code ever passed the threshold (its gate has no gradient); open_fraction=0.05 starts some "
-                    "codes open, and presets 'cells' and 'local' are ours" if sae == "codec"
-                    else "try more epochs or samples")
+            hint = ("no code ever passed the threshold, and a closed code's gate has no gradient: "
+                    "open_fraction=0.05 (--open-fraction 0.05) starts some codes open, preset 'paper_open' "
+                    "(--preset paper_open) adds the official number of optimiser steps, and the default preset "
+                    "'codec' learns on any recording" if sae == "codec"
+                    else "try more epochs (max_epochs=, --max-epochs) or more samples (n_fit_frames=, --n-fit-frames)")
             warnings.warn(f"the {sae!r} SAE of {'+'.join(group)} kept no mode on {estimator.train_indices_.size} "
                           f"samples: {hint}.", stacklevel=2)
         codes.append(estimator.transform(features.values[..., cols].reshape(-1, cols.size)))
@@ -287,66 +293,32 @@ def _completeness(features: xr.DataArray, layers: list[str], method: str) -> dic
             "completeness_max": ("hooked_layer", np.asarray(worst))}
 
 
-def decompose(model: BNCNN, recording: xr.Dataset, layers: Sequence[str] = ("layer1", "layer2"), *,
-              preset: str = "paper", frames: np.ndarray | None = None, fit_frames: np.ndarray | None = None,
-              seed: int = 0, device: str | None = "cpu", progress: bool | None = None, **options) -> xr.Dataset:
-    """Contribution modes of a fitted model on a recording (CODEC, METHODS.md §3).
+def _bar(progress: bool | str | None) -> bool | None:
+    """The ``progress`` of a tqdm bar: none when stages are logged as lines."""
+    return False if progress == "log" else progress
 
-    With no options this is the published retina run (preset ``"paper"``; module docstring).
 
-    Parameters
-    ----------
-    model : BNCNN
-        A fitted model (``fit`` or ``load_model``).
-    recording : xarray.Dataset
-        A Recording with the model's frame size.
-    layers : sequence of str
-        One SAE per entry; ``"layer1+layer2"`` concatenates layers into one SAE.
-    preset : {"paper", "cells", "local"}
-        Starting settings (:data:`~retinacodec.codec.presets.PRESETS`).
-    frames : ndarray of int, optional
-        Frames to compute loadings for; default test repeat 0 (with a full history), i.e. the
-        whole test stimulus.
-    fit_frames : ndarray of int, optional
-        Frames whose samples train the SAEs, overriding ``fit_on``.
-    seed : int
-        Seeds the SAEs and the training-frame subset.
-    device : str, optional
-        Where to compute.
-    progress : bool, optional
-        Progress bars; default only on a terminal.
-    **options
-        Any field of :class:`~retinacodec.codec.presets.CodecConfig` — ``source``,
-        ``target`` (``"surprisal"``, ``"cell"``, ``"sum"``), ``output`` (``"rate"``,
-        ``"generator"``), ``method`` (``"integrated_gradients"``,
-        ``"activation_x_gradient"``), ``steps``, ``rule``, ``sae`` (``"codec"``, ``"topk"``,
-        ``"batchtopk"``, ``"relu"``), ``k``, ``expansion`` (None: the SAE's default),
-        ``fit_on`` (``"analysed"``, ``"train"``), ``n_fit_frames``, ``reference``,
-        ``n_reference_frames``, ``surprisal_ridge`` — overriding the preset; any other keyword is an SAE parameter
-        (``max_epochs``, ``lr``, ``threshold`` ...).
+def _stage(progress: bool | str | None, text: str, since: float | None = None) -> None:
+    """One line on stderr per stage of :func:`decompose` when ``progress="log"`` (logs, pipes, the CLI)."""
+    if progress == "log":
+        took = f" ({time.perf_counter() - since:.0f} s)" if since is not None else ""
+        print(f"decompose: {text}{took}", file=sys.stderr, flush=True)
 
-    Returns
-    -------
-    xarray.Dataset
-        As :func:`fit_modes` — ``loadings (frame, mode)`` for a scalar target (surprisal,
-        sum) or activations, ``(frame, cell, mode)`` for ``target="cell"`` — plus, for
-        contributions, ``completeness_median`` and ``completeness_max`` ``(hooked_layer)``:
-        the relative completeness error of the analysed frames' contributions per layer, and
-        ``rate (frame, cell)``: the model's predicted rate (Hz) on the analysed frames, so
-        that figures can be drawn from the saved file alone.
-        Attrs record the preset and every setting.
 
-    Warns
-    -----
-    UserWarning
-        When a layer's median relative completeness error exceeds 1e-2 (e.g. activation ×
-        gradient, which does not add up to F(x) − F(x₀)).
-    """
-    config, sae_params = resolve_config(preset, options)
-    validate_recording(recording)
-    groups = _groups(layers)
-    flat = list(dict.fromkeys(name for g in groups for name in g))
-    resolve_layers(model, flat)
+@dataclass
+class _Samples:
+    """The SAEs' inputs: features of the analysed frames and of the frames the SAEs learn from."""
+
+    features: xr.DataArray
+    fit_features: xr.DataArray
+    completeness: dict
+    data: WindowedData
+
+
+def _samples(model: BNCNN, recording: xr.Dataset, flat: list[str], config: CodecConfig, frames: np.ndarray | None,
+             fit_frames: np.ndarray | None, seed: int, device: str | None,
+             progress: bool | str | None) -> _Samples:
+    """Contributions (or activations) of the analysed frames and of the SAEs' training frames."""
     data = WindowedData(recording, model.config.history, model.normalization)
     if frames is None:
         frames = data.targets("test", repeat=0)
@@ -357,35 +329,68 @@ def decompose(model: BNCNN, recording: xr.Dataset, layers: Sequence[str] = ("lay
         fit_frames = frames if config.fit_on == "analysed" else _train_frames(data, config.n_fit_frames, seed)
         if fit_frames.size == 0:
             raise ValueError("the recording has no training-block frames with a full history to fit the SAEs on; "
-                             "pass fit_on='analysed' or fit_frames=.")
+                             "pass fit_on='analysed' (--fit-on analysed) or fit_frames=.")
     fit_frames = np.asarray(fit_frames, dtype=np.int64)
-    extra: dict = {}
-    if config.source == "contributions":
-        surprisal = None
-        if config.target == "surprisal":
-            reference = _train_frames(data, config.n_reference_frames, seed) if config.reference == "train" else frames
-            surprisal = _surprisal(model, data, reference, config, device)
-        options = {"target": _target(config, surprisal), "output": config.output, "method": config.method,
-                   "steps": config.steps, "rule": config.rule, "device": device, "progress": progress}
-        x = contribution_features(model, recording, flat, frames, **options)
-        same = np.array_equal(fit_frames, frames)
-        fit_x = x if same else contribution_features(model, recording, flat, fit_frames, **options)
-        extra = _completeness(x, flat, config.method)
+    same = np.array_equal(fit_frames, frames)
+    bar = _bar(progress)
+    if config.source == "activations":
+        t0 = time.perf_counter()
+        x = activation_features(model, recording, flat, frames, device=device, progress=bar)
+        fit_x = x if same else activation_features(model, recording, flat, fit_frames, device=device, progress=bar)
+        _stage(progress, f"activations of {frames.size} analysed and {fit_frames.size} fitting frames", t0)
+        return _Samples(x, fit_x, {}, data)
+    surprisal = None
+    if config.target == "surprisal":
+        reference = _train_frames(data, config.n_reference_frames, seed) if config.reference == "train" else frames
+        surprisal = _surprisal(model, data, reference, config, device)
+    options = {"target": _target(config, surprisal), "output": config.output, "method": config.method,
+               "steps": config.steps, "rule": config.rule, "device": device, "progress": bar}
+    method = {"integrated_gradients": "integrated-gradient", "activation_x_gradient": "activation x gradient"}
+    what = f"{method[config.method]} contributions of {', '.join(flat)} to {_describe_target(config)}"
+    t0 = time.perf_counter()
+    x = contribution_features(model, recording, flat, frames, **options)
+    _stage(progress, f"{what} on {frames.size} analysed frames", t0)
+    if same:
+        fit_x = x
     else:
-        x = activation_features(model, recording, flat, frames, device=device, progress=progress)
-        fit_x = x if np.array_equal(fit_frames, frames) else activation_features(
-            model, recording, flat, fit_frames, device=device, progress=progress)
-    ds = fit_modes(fit_x, x, layers, sae=config.sae, k=config.k, expansion=config.expansion, seed=seed,
-                   device=device, progress=progress, **sae_params)
-    counts = predict_targets(model, data, frames, device=device or "cpu")
-    ds["rate"] = xr.DataArray(counts * float(recording.attrs["frame_rate_hz"]), dims=("frame", "cell"),
+        t0 = time.perf_counter()
+        fit_x = contribution_features(model, recording, flat, fit_frames, **options)
+        _stage(progress, f"the same on {fit_frames.size} frames the SAEs learn from", t0)
+    return _Samples(x, fit_x, _completeness(x, flat, config.method), data)
+
+
+def _describe_target(config: CodecConfig) -> str:
+    """What the contributions explain, in words (for progress lines)."""
+    output = "rate" if config.output == "rate" else "generator signal"
+    return {"surprisal": f"the surprisal of the population {output}", "cell": f"each cell's {output}",
+            "sum": f"the summed {output}"}[config.target]
+
+
+def _modes(model: BNCNN, recording: xr.Dataset, samples: _Samples, layers: Sequence[str], config: CodecConfig,
+           sae_params: dict, preset: str, seed: int, device: str | None, progress: bool | str | None) -> xr.Dataset:
+    """Fit the SAEs on prepared samples and label the result (the second half of :func:`decompose`)."""
+    t0 = time.perf_counter()
+    ds = fit_modes(samples.fit_features, samples.features, layers, sae=config.sae, k=config.k,
+                   expansion=config.expansion, seed=seed, device=device, progress=_bar(progress), **sae_params)
+    counts = ", ".join(f"{sae} {int(n)} modes (R2 {float(r):.3f})"
+                       for sae, n, r in zip(ds["sae"].values, ds["n_modes"].values, ds["r2_grand"].values, strict=True))
+    _stage(progress, f"{config.sae} SAE per layer: {counts}", t0)
+    frames = samples.features["frame"].values
+    rates = predict_targets(model, samples.data, frames, device=device or "cpu")
+    ds["rate"] = xr.DataArray(rates * float(recording.attrs["frame_rate_hz"]), dims=("frame", "cell"),
                               coords={"cell": recording["cell"].values},
                               attrs={"units": "Hz", "description": "the model's predicted rate on the analysed frames"})
-    if extra:
-        ds = ds.assign(extra).assign_coords(hooked_layer=flat)
+    if "cell" in ds["loadings"].dims:
+        ds["population_loadings"] = ds["loadings"].sum("cell")
+        ds["population_loadings"].attrs["description"] = (
+            "loadings summed over cells: each mode's share of the summed contributions (one time course per mode)")
+    if samples.completeness:
+        flat = list(dict.fromkeys(name for g in _groups(layers) for name in g))
+        ds = ds.assign(samples.completeness).assign_coords(hooked_layer=flat)
         ds["completeness_median"].attrs["description"] = (
             "median over the analysed samples of |sum of contributions - (F(x) - F(x0))| / |F(x) - F(x0)|")
         ds["completeness_max"].attrs["description"] = "the largest of those relative errors"
+    x = samples.features
     ds.attrs.update({f"config_{key}": value for key, value in config.as_attrs().items()})
     ds.attrs.update(preset=preset, source=config.source, output=config.output, method=config.method,
                     steps=int(config.steps) if config.method == "integrated_gradients" else 0,
@@ -394,6 +399,116 @@ def decompose(model: BNCNN, recording: xr.Dataset, layers: Sequence[str] = ("lay
     if config.source == "activations":
         ds.attrs["modules"] = x.attrs["modules"]
     return ds
+
+
+def _setup(model: BNCNN, recording: xr.Dataset, layers: Sequence[str], preset: str,
+           options: dict) -> tuple[CodecConfig, dict, list[str]]:
+    config, sae_params = resolve_config(preset, options)
+    validate_recording(recording)
+    flat = list(dict.fromkeys(name for g in _groups(layers) for name in g))
+    resolve_layers(model, flat)
+    return config, sae_params, flat
+
+
+def decompose(model: BNCNN, recording: xr.Dataset, layers: Sequence[str] = ("layer1", "layer2"), *,
+              preset: str = DEFAULT_PRESET, frames: np.ndarray | None = None, fit_frames: np.ndarray | None = None,
+              seed: int = 0, device: str | None = "cpu", progress: bool | str | None = None,
+              **options) -> xr.Dataset:
+    """Contribution modes of a fitted model on a recording (CODEC, METHODS.md §3).
+
+    With no options this is preset ``"codec"``: integrated-gradient contributions to each
+    cell's generator signal, which add up, decomposed by a BatchTopK SAE into modes whose
+    per-cell loadings separate each cell's pathways (why it is the default, with the table
+    that chose it: :mod:`retinacodec.codec.presets`). ``preset="paper"`` is the published
+    retina run parameter for parameter; it keeps no mode on small recordings, and
+    ``preset="paper_open"`` is that run with only the changes that let it learn there.
+
+    Parameters
+    ----------
+    model : BNCNN
+        A fitted model (``fit`` or ``load_model``).
+    recording : xarray.Dataset
+        A Recording with the model's frame size.
+    layers : sequence of str
+        One SAE per entry; ``"layer1+layer2"`` concatenates layers into one SAE.
+    preset : {"codec", "paper", "paper_open", "cells", "local"}
+        Starting settings (:data:`~retinacodec.codec.presets.PRESETS`).
+    frames : ndarray of int, optional
+        Frames to compute loadings for; default test repeat 0 (with a full history), i.e. the
+        whole test stimulus.
+    fit_frames : ndarray of int, optional
+        Frames whose samples train the SAEs, overriding ``fit_on``.
+    seed : int
+        Seeds the SAEs and the training-frame subset.
+    device : str, optional
+        Where to compute.
+    progress : bool or "log", optional
+        Progress bars (default only on a terminal); ``"log"`` prints one line per stage on
+        stderr instead (what the command line does when its output is not a terminal).
+    **options
+        Any field of :class:`~retinacodec.codec.presets.CodecConfig` — ``source``,
+        ``target`` (``"surprisal"``, ``"cell"``, ``"sum"``), ``output`` (``"rate"``,
+        ``"generator"``), ``method`` (``"integrated_gradients"``,
+        ``"activation_x_gradient"``), ``steps``, ``rule``, ``sae`` (``"codec"``, ``"topk"``,
+        ``"batchtopk"``, ``"relu"``), ``k``, ``expansion`` (None: the SAE's default),
+        ``fit_on`` (``"analysed"``, ``"train"``), ``n_fit_frames``, ``reference``,
+        ``n_reference_frames``, ``surprisal_ridge`` — overriding the preset; any other keyword
+        is an SAE parameter (``n_init``, ``max_epochs``, ``lr``, ``threshold``,
+        ``open_fraction``, ``n_steps`` ...), also overriding the preset's.
+
+    Returns
+    -------
+    xarray.Dataset
+        As :func:`fit_modes` — ``loadings (frame, mode)`` for a scalar target (surprisal,
+        sum) or activations, ``(frame, cell, mode)`` for ``target="cell"``, then also
+        ``population_loadings (frame, mode)``, the loadings summed over cells — plus, for
+        contributions, ``completeness_median`` and ``completeness_max`` ``(hooked_layer)``:
+        the relative completeness error of the analysed frames' contributions per layer, and
+        ``rate (frame, cell)``: the model's predicted rate (Hz) on the analysed frames, so
+        that figures can be drawn from the saved file alone.
+        Attrs record the preset and every setting.
+
+    Warns
+    -----
+    UserWarning
+        When a layer's median relative completeness error exceeds 1e-2 (e.g. activation ×
+        gradient, which does not add up to F(x) − F(x₀)), and when an SAE keeps no mode
+        (naming the option, and its command-line flag, that makes it learn).
+    """
+    config, sae_params, flat = _setup(model, recording, layers, preset, options)
+    samples = _samples(model, recording, flat, config, frames, fit_frames, seed, device, progress)
+    return _modes(model, recording, samples, layers, config, sae_params, preset, seed, device, progress)
+
+
+def seed_sweep(model: BNCNN, recording: xr.Dataset, seeds: Sequence[int] = (0, 1, 2, 3, 4),
+               layers: Sequence[str] = ("layer1", "layer2"), *, preset: str = DEFAULT_PRESET,
+               frames: np.ndarray | None = None, fit_frames: np.ndarray | None = None, device: str | None = "cpu",
+               progress: bool | str | None = None, **options) -> list[xr.Dataset]:
+    """:func:`decompose` once per SAE seed, the contributions computed once.
+
+    The training frames the SAEs learn from (``fit_on="train"``) are drawn with the first
+    seed, so that the runs differ in the SAE's seed only. Compare the runs with
+    :func:`~retinacodec.codec.stability.mode_stability`.
+
+    Parameters
+    ----------
+    model, recording, layers, preset, frames, fit_frames, device, progress, **options
+        As for :func:`decompose`.
+    seeds : sequence of int
+        The SAE seeds, one run each.
+
+    Returns
+    -------
+    list of xarray.Dataset
+        One :func:`decompose` result per seed, in the order of ``seeds``.
+    """
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds must name at least one seed.")
+    config, sae_params, flat = _setup(model, recording, layers, preset, options)
+    samples = _samples(model, recording, flat, config, frames, fit_frames, seeds[0], device, progress)
+    return [_modes(model, recording, samples, layers, config, sae_params, preset, seed, device, progress)
+            for seed in seeds]
 
 
 def save_modes(ds: xr.Dataset, path: str | os.PathLike) -> Path:

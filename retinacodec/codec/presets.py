@@ -38,9 +38,9 @@ cell falls to 0.770.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
-__all__ = ["PRESETS", "CodecConfig", "resolve_config"]
+__all__ = ["DEFAULT_PRESET", "PRESETS", "CodecConfig", "resolve_config"]
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,9 @@ class CodecConfig:
         A seeded subset of that many training frames (None: all of them).
     surprisal_ridge : float
         Σ + ridge · mean(diag Σ) · I is inverted (0: plain inverse).
+    sae_options : dict
+        Parameters of the SAE estimator (``n_init``, ``open_fraction``, ``n_steps`` ...);
+        options a user passes override them one by one.
     """
 
     source: str = "contributions"
@@ -97,15 +100,27 @@ class CodecConfig:
     reference: str = "train"
     n_reference_frames: int | None = 10000
     surprisal_ridge: float = 0.0
+    sae_options: dict = field(default_factory=dict)
 
     def as_attrs(self) -> dict[str, str | int | float]:
-        """NetCDF-friendly attributes (None becomes the string ``"default"``)."""
-        return {key: "default" if value is None else value for key, value in asdict(self).items()}
+        """NetCDF-friendly attributes (None becomes the string ``"default"``; SAE options are flattened)."""
+        attrs = {key: "default" if value is None else value for key, value in asdict(self).items()
+                 if key != "sae_options"}
+        attrs.update({f"sae_{key}": value for key, value in self.sae_options.items()})
+        return attrs
 
+
+#: Optimiser steps of the official retina SAE: 46 batches of 128 of its ~5,956 test frames × 800 epochs.
+OFFICIAL_SAE_STEPS = 46 * 800
+#: The preset :func:`~retinacodec.codec.decompose.decompose` starts from.
+DEFAULT_PRESET = "codec"
 
 #: The named presets. ``"paper"`` reproduces the published retina run parameter for parameter.
 PRESETS: dict[str, CodecConfig] = {
+    "codec": CodecConfig(target="cell", output="generator", sae="batchtopk", k=3, expansion=2.0, fit_on="train",
+                         sae_options={"n_init": 3}),
     "paper": CodecConfig(),
+    "paper_open": CodecConfig(sae_options={"open_fraction": 0.05, "n_steps": OFFICIAL_SAE_STEPS}),
     "cells": CodecConfig(target="cell", output="generator", sae="topk", k=3, expansion=2.0, fit_on="train"),
     "local": CodecConfig(target="cell", output="generator", method="activation_x_gradient", sae="topk", k=4,
                          expansion=2.0, fit_on="train"),
@@ -147,10 +162,11 @@ def resolve_config(preset: str, options: dict) -> tuple[CodecConfig, dict]:
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}.")
     names = {f.name for f in fields(CodecConfig)}
-    config = replace(PRESETS[preset], **{key: value for key, value in options.items() if key in names})
+    config = replace(PRESETS[preset], **{key: value for key, value in options.items()
+                                         if key in names and key != "sae_options"})
     for key, allowed in _CHOICES.items():
         if getattr(config, key) not in allowed:
             raise ValueError(f"{key} must be one of {allowed}; got {getattr(config, key)!r}.")
     if config.steps < 1:
         raise ValueError(f"steps must be >= 1; got {config.steps}.")
-    return config, {key: value for key, value in options.items() if key not in names}
+    return config, {**config.sae_options, **{key: value for key, value in options.items() if key not in names}}

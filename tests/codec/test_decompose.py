@@ -24,10 +24,10 @@ torch.set_num_threads(1)
 FAST_CELLS = {"preset": "cells", "k": 2, "n_fit_frames": 300, "progress": False, "max_epochs": 5}
 
 
-def test_paper_preset_is_the_default(tiny, tmp_path):
-    """No options: IG (20 steps) on the surprisal of the rate, CODEC's SAE at 10x, fitted on the analysed frames."""
+def test_paper_preset_is_the_official_run(tiny, tmp_path):
+    """preset='paper': IG (20 steps) on the surprisal of the rate, CODEC's SAE at 10x, fitted on the analysed frames."""
     model, rec = tiny
-    ds = decompose(model, rec, ["layer1", "layer2"], progress=False, max_epochs=3)
+    ds = decompose(model, rec, ["layer1", "layer2"], preset="paper", progress=False, max_epochs=3)
     n_frames = 120 - 9
     assert ds["loadings"].dims == ("frame", "mode") and ds.sizes["frame"] == n_frames  # one time course per mode
     assert ds["contributions"].dims == ("frame", "feature")
@@ -169,12 +169,12 @@ def test_cli_decompose(tiny, tmp_path, capsys):
     write_nwb(rec, nwb)
     out = tmp_path / "modes.nc"
     assert main(["decompose", str(ckpt), str(nwb), "--out", str(out), "--layers", "layer1", "--preset", "cells",
-                 "--k", "2", "--fit-frames", "300"]) == 0
+                 "--k", "2", "--n-fit-frames", "300", "--max-epochs", "5"]) == 0
     assert xr.load_dataset(out).sizes["cell"] == 2
     printed = capsys.readouterr().out
     assert "preset 'cells'" in printed and "median relative completeness error" in printed
     assert main(["decompose", str(ckpt), str(nwb), "--out", str(out), "--overwrite", "--layers", "layer1",
-                 "--target", "sum", "--sae", "topk", "--k", "2", "--expansion", "default"]) == 0
+                 "--target", "sum", "--sae", "topk", "--k", "2", "--expansion", "default", "--max-epochs", "5"]) == 0
     back = xr.load_dataset(out)
     assert back["loadings"].dims == ("frame", "mode") and back.attrs["config_target"] == "sum"
     assert main(["decompose", str(ckpt), str(nwb), "--out", str(out), "--overwrite", "--layers", "nope"]) == 2

@@ -311,6 +311,10 @@ class BaseSAE(TransformerMixin, BaseEstimator):
         sample), ``dead_fraction`` (share of the K atoms never active on them),
         ``dense_fraction`` (share of the K atoms active on more than half of them), plus
         ``n_dead`` (``len(dead_modes_)``) and ``n_epochs``.
+    init_ : int
+        Which of the ``n_init`` restarts (seeds ``seed``, ``seed + 1`` ...) was kept: the one
+        with the lowest reconstruction error on the held-out samples (on the training samples
+        when none are held out).
     module_ : SAEModule
         The trained network (scaled units).
     """
@@ -330,6 +334,10 @@ class BaseSAE(TransformerMixin, BaseEstimator):
 
     def _check_params(self, n_latents: int) -> None:
         """Raise ValueError on parameters that do not fit ``n_latents`` atoms (default: none)."""
+
+    def _schedule(self, n_train: int) -> tuple[int, tuple[int, float] | None]:
+        """Epochs to train for and the StepLR schedule, given ``n_train`` training samples (default: as set)."""
+        return self.max_epochs, self.step_lr
 
     def _n_latents(self, n_features: int) -> int:
         if self.n_modes is not None:
@@ -368,21 +376,30 @@ class BaseSAE(TransformerMixin, BaseEstimator):
             raise ValueError("batch_size, max_epochs and patience must be positive integers (patience may be None).")
         train, val = split_samples(X.shape[0], self.validation_fraction, self.split, self.seed)
         held_out = val.size > 0
+        n_init = int(self.n_init)
+        if n_init < 1:
+            raise ValueError(f"n_init must be a positive integer; got {n_init}.")
         device = resolve_device(self.device)
+        scored = val if held_out else train
+        max_epochs, step_lr = self._schedule(train.size)
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(self.seed)
             x = torch.as_tensor(X, device=device)
             scale = float(x[train].std(correction=0))
             if not scale > 0:
                 raise ValueError("the training samples are all equal; there is nothing to decompose.")
             x = x / scale
-            module = self._build_module(x[train], n_latents).to(device)
-            generator = torch.Generator().manual_seed(self.seed)
-            self.history_ = train_module(module, x[train], x[val] if held_out else None, lr=self.lr,
-                                         batch_size=self.batch_size, max_epochs=self.max_epochs,
-                                         patience=self.patience, generator=generator, progress=self.progress,
-                                         step_lr=self.step_lr, drop_last=self.drop_last, plateau_lr=self.plateau_lr)
-            scored = val if held_out else train
+            best_mse = math.inf
+            for init in range(n_init):  # restarts: the one that reconstructs the monitored samples best is kept
+                torch.manual_seed(self.seed + init)
+                candidate = self._build_module(x[train], n_latents).to(device)
+                generator = torch.Generator().manual_seed(self.seed + init)
+                history = train_module(candidate, x[train], x[val] if held_out else None, lr=self.lr,
+                                       batch_size=self.batch_size, max_epochs=max_epochs, patience=self.patience,
+                                       generator=generator, progress=self.progress, step_lr=step_lr,
+                                       drop_last=self.drop_last, plateau_lr=self.plateau_lr)
+                mse = reconstruction_mse(candidate, x[scored])
+                if mse < best_mse:
+                    best_mse, module, self.history_, self.init_ = mse, candidate, history, init
             codes_train, codes_scored = encode_all(module, x[train]), encode_all(module, x[scored])
             with torch.no_grad():
                 x_hat = (module.decode(codes_scored) * scale).cpu().numpy()

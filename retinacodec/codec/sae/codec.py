@@ -162,7 +162,13 @@ class CodecSAE(BaseSAE):
     open_fraction : float, optional
         Share of the codes above the threshold at initialisation (:class:`CodecModule`);
         None (official) keeps PyTorch's default initialisation.
-    split, seed, device, progress
+    n_steps : int, optional
+        Train for this many optimiser steps instead of ``max_epochs`` epochs: the epochs become
+        ``ceil(n_steps / batches per epoch)`` and the StepLR step size is stretched by the same
+        factor, so the learning rate decays as many times as over ``max_epochs``. The official
+        retina run made 46 batches × 800 epochs = 36,800 steps on its ~5,956 frames; a recording
+        with fewer frames needs more epochs for the same training (preset ``"paper_open"``).
+    split, seed, n_init, device, progress
         As for :class:`~retinacodec.codec.sae.topk.TopKSAE`.
 
     Attributes
@@ -176,16 +182,16 @@ class CodecSAE(BaseSAE):
                  dropout: float = 0.05, hidden: int | None = None, l1: float = 1e-4, nonneg_dictionary: bool = False,
                  lr: float = 1e-5, batch_size: int = 128, max_epochs: int = 800, patience: int | None = None,
                  step_lr: tuple[int, float] | None = (25, 0.98), drop_last: bool = True,
-                 validation_fraction: float = 0.0, open_fraction: float | None = None, split: str = "random",
-                 seed: int = 0, device: str | None = "cpu", progress: bool | None = None,
-                 plateau_lr: tuple[float, int] | None = None) -> None:
+                 validation_fraction: float = 0.0, open_fraction: float | None = None, n_steps: int | None = None,
+                 split: str = "random", seed: int = 0, n_init: int = 1, device: str | None = "cpu",
+                 progress: bool | None = None, plateau_lr: tuple[float, int] | None = None) -> None:
         self.expansion, self.n_modes, self.threshold, self.dropout = expansion, n_modes, threshold, dropout
         self.hidden = hidden
         self.l1, self.nonneg_dictionary, self.lr, self.batch_size = l1, nonneg_dictionary, lr, batch_size
         self.max_epochs, self.patience, self.step_lr, self.drop_last = max_epochs, patience, step_lr, drop_last
         self.plateau_lr = plateau_lr
-        self.validation_fraction, self.open_fraction = validation_fraction, open_fraction
-        self.split, self.seed, self.device, self.progress = split, seed, device, progress
+        self.validation_fraction, self.open_fraction, self.n_steps = validation_fraction, open_fraction, n_steps
+        self.split, self.seed, self.n_init, self.device, self.progress = split, seed, n_init, device, progress
 
     def _check_params(self, n_latents: int) -> None:
         if not 0 < self.threshold < 1:
@@ -196,6 +202,18 @@ class CodecSAE(BaseSAE):
             raise ValueError(f"l1 must be non-negative; got {self.l1}.")
         if self.open_fraction is not None and not 0 < self.open_fraction < 1:
             raise ValueError(f"open_fraction must be in (0, 1) or None; got {self.open_fraction}.")
+        if self.n_steps is not None and int(self.n_steps) < 1:
+            raise ValueError(f"n_steps must be a positive integer or None; got {self.n_steps}.")
+
+    def _schedule(self, n_train: int) -> tuple[int, tuple[int, float] | None]:
+        if self.n_steps is None:
+            return self.max_epochs, self.step_lr
+        per_epoch = n_train // self.batch_size if self.drop_last and n_train >= self.batch_size else \
+            math.ceil(n_train / self.batch_size)
+        epochs = math.ceil(int(self.n_steps) / per_epoch)
+        if self.step_lr is None:
+            return epochs, None
+        return epochs, (max(1, round(self.step_lr[0] * epochs / self.max_epochs)), self.step_lr[1])
 
     def _build_module(self, x_train: torch.Tensor, n_latents: int) -> CodecModule:
         n_features = x_train.shape[1]

@@ -55,7 +55,7 @@ class ReLUSAE(BaseSAE):
         K = ``expansion`` × n_features when ``n_modes`` is None; default 8.
     n_modes : int, optional
         Dictionary size K, overriding ``expansion``.
-    lr, batch_size, max_epochs, patience, validation_fraction, split, seed, device, progress
+    lr, batch_size, max_epochs, patience, validation_fraction, split, seed, n_init, device, progress
         As for :class:`~retinacodec.codec.sae.topk.TopKSAE`.
 
     Attributes
@@ -65,11 +65,11 @@ class ReLUSAE(BaseSAE):
 
     def __init__(self, l1: float = 1e-2, *, expansion: float | None = None, n_modes: int | None = None,
                  lr: float = 1e-3, batch_size: int = 256, max_epochs: int = 200, patience: int = 10,
-                 validation_fraction: float = 0.1, split: str = "random", seed: int = 0, device: str | None = "cpu",
-                 progress: bool | None = None) -> None:
+                 validation_fraction: float = 0.1, split: str = "random", seed: int = 0, n_init: int = 1,
+                 device: str | None = "cpu", progress: bool | None = None) -> None:
         self.l1, self.expansion, self.n_modes, self.lr, self.batch_size = l1, expansion, n_modes, lr, batch_size
         self.max_epochs, self.patience, self.validation_fraction = max_epochs, patience, validation_fraction
-        self.split, self.seed, self.device, self.progress = split, seed, device, progress
+        self.split, self.seed, self.n_init, self.device, self.progress = split, seed, n_init, device, progress
 
     def _check_params(self, n_latents: int) -> None:
         if self.l1 < 0:

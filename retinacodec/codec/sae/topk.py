@@ -134,6 +134,9 @@ class TopKSAE(BaseSAE):
         :func:`~retinacodec.codec.sae.base.split_samples`).
     seed : int
         Seeds initialisation, batching and the split; fits are deterministic on the CPU.
+    n_init : int
+        Restarts with seeds ``seed``, ``seed + 1`` ...; the one that reconstructs the held-out
+        samples best is kept (``init_``), as ``KMeans(n_init=...)`` does.
     device : str, optional
         ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``.
     progress : bool, optional
@@ -147,12 +150,12 @@ class TopKSAE(BaseSAE):
     def __init__(self, k: int = 4, *, batch_topk: bool = False, expansion: float | None = None,
                  n_modes: int | None = None, aux_k: int | None = None, aux_coef: float = 1 / 32, lr: float = 1e-3,
                  batch_size: int = 256, max_epochs: int = 200, patience: int = 10,
-                 validation_fraction: float = 0.1, split: str = "random", seed: int = 0, device: str | None = "cpu",
-                 progress: bool | None = None) -> None:
+                 validation_fraction: float = 0.1, split: str = "random", seed: int = 0, n_init: int = 1,
+                 device: str | None = "cpu", progress: bool | None = None) -> None:
         self.k, self.batch_topk, self.expansion, self.n_modes = k, batch_topk, expansion, n_modes
         self.aux_k, self.aux_coef, self.lr, self.batch_size = aux_k, aux_coef, lr, batch_size
         self.max_epochs, self.patience, self.validation_fraction = max_epochs, patience, validation_fraction
-        self.split, self.seed, self.device, self.progress = split, seed, device, progress
+        self.split, self.seed, self.n_init, self.device, self.progress = split, seed, n_init, device, progress
 
     def _check_params(self, n_latents: int) -> None:
         if not 1 <= self.k <= n_latents:
