@@ -29,7 +29,7 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -n 2 -q -m "not slow"
 
 sample: $(STAMP)
-	$(VENV)/bin/retinacodec simulate data/sample.nwb --seed 0 --train-seconds 1200 --overwrite
+	$(VENV)/bin/retinacodec simulate retinacodec/data/sample.nwb --seed 0 --train-seconds 1200 --overwrite
 
 benchmarks: $(STAMP)
 	$(PY) benchmarks/bench_training_throughput.py

@@ -1,6 +1,6 @@
 """Ground truth for CODEC: do the modes find each ON-OFF cell's ON and OFF pathways, and are they causal?
 
-For the shipped sample (seed 0, ``data/sample_model.pt``) and fresh simulations with other
+For the shipped sample (seed 0, ``retinacodec/data/sample_model.pt``) and fresh simulations with other
 seeds (the sample's parameters: 1200 s of 20×20 white noise, 5 test repeats; each model
 fitted here with preset ``"sample"`` for ``--epochs`` epochs, or read from ``--cache``), the
 script prints, per preset of :func:`retinacodec.codec.decompose`:

@@ -50,7 +50,7 @@ fig = rc.figures.plot_recording(rec)
 #
 # A full fit of the sample takes about five minutes on a laptop CPU. To keep this tutorial
 # quick we train for two epochs here, then load the model that the full fit produced
-# (`retinacodec fit data/sample.nwb --out data/sample_model.pt --seed 0`, shipped with the
+# (`retinacodec fit retinacodec/data/sample.nwb --out retinacodec/data/sample_model.pt --seed 0`, shipped with the
 # sample). Set `epochs=40` to run the full fit yourself. `max_minutes` stops a fit after that
 # much wall time (the epoch it cuts is still validated, and the best model so far is kept):
 # the test suite runs this tutorial with one epoch cut at 15 seconds.

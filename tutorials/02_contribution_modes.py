@@ -18,7 +18,7 @@
 # autoencoder turns these vectors into a few **modes** (the dictionary atoms) and their
 # **loadings** over time.
 #
-# We start from the model fitted to the shipped sample in tutorial 1 (`data/sample_model.pt`).
+# We start from the model fitted to the shipped sample in tutorial 1 (`rc.load_sample_model()`).
 # The sample is simulated, so we know what the modes *should* find: the ON-OFF cells pool an
 # ON pathway and an OFF pathway, and the simulator records each pathway's drive.
 
