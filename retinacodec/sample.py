@@ -88,7 +88,7 @@ def load_sample() -> tuple[xr.Dataset, xr.Dataset | None]:
     >>> rec, truth = rc.load_sample()
     >>> dict(rec.sizes)
     {'frame': 125500, 'y': 20, 'x': 20, 'cell': 9}
-    >>> sorted(set(truth["cell_type"].values))
+    >>> sorted(set(truth["cell_type"].values.tolist()))
     ['OFF', 'ON', 'ON-OFF']
     """
     from retinacodec.io import read_nwb
