@@ -190,6 +190,14 @@ write_internals_page()
 OBJECTS_BY_NAME: dict[str, str] = {}
 
 
+def _is_module(dotted: str) -> bool:
+    """Whether ``dotted`` names a module of the package (a function's path is not one)."""
+    try:
+        return importlib.util.find_spec(dotted) is not None
+    except (ImportError, AttributeError, ValueError):  # a parent that is a module, not a package
+        return False
+
+
 def _resolve(target: str, module: str | None, cls: str | None = None) -> str | None:
     """The documented name of the object ``target`` names (a private path or a short name), if any.
 
@@ -202,7 +210,7 @@ def _resolve(target: str, module: str | None, cls: str | None = None) -> str | N
             candidates.append(f"{module}.{cls}.{candidates[0]}")
         candidates += [".".join(parts[:i] + [candidates[0]]) for i in range(len(parts), 0, -1)]
     for dotted in candidates:
-        if dotted.startswith("retinacodec") and importlib.util.find_spec(dotted.split("(")[0]) is not None:
+        if dotted.startswith("retinacodec") and _is_module(dotted):
             return dotted
     for dotted in candidates:
         head, _, attr = dotted.rpartition(".")
@@ -225,6 +233,7 @@ def _resolve(target: str, module: str | None, cls: str | None = None) -> str | N
             return obj.__name__
         if id(obj) in DOCUMENTED:
             return DOCUMENTED[id(obj)]
+        UNDOCUMENTED.add(target)
         owner = getattr(obj, "__qualname__", "").rsplit(".", 1)
         if len(owner) == 2:  # a method or attribute: its class's documented name + the member
             cls = importlib.import_module(obj.__module__)
@@ -235,13 +244,17 @@ def _resolve(target: str, module: str | None, cls: str | None = None) -> str | N
     return None
 
 
+UNDOCUMENTED: set[str] = set()
+"""References to objects that exist in the package but have no page (private helpers): shown as code."""
+
+
 def missing_reference(app, env, node, contnode):  # noqa: ANN001, ANN201
     """Link a reference to a private path or a short name to the page of the public object it names."""
     if node.get("refdomain") != "py":
         return None
     documented = _resolve(node["reftarget"], node.get("py:module"), node.get("py:class"))
-    if documented is None:
-        return None
+    if documented is None:  # an existing private helper is shown as code; a name that exists nowhere fails
+        return contnode if node["reftarget"] in UNDOCUMENTED else None
     domain = env.get_domain("py")
     for role in ("obj", "func", "class", "data", "meth", "attr", "mod"):
         ref = domain.resolve_xref(env, node["refdoc"], app.builder, role, documented, node, contnode)
