@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast lint sample benchmarks clean
+.PHONY: setup demo test test-fast lint sample benchmarks docs docs-full dist clean
 
 setup: $(STAMP)
 
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "torch==2.13.0" \
 		|| $(PY) -m pip install --quiet "torch>=2.2"
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test,docs]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -28,11 +28,25 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -n 2 -q -m "not slow"
 
+# The documentation: warnings are errors, cross-references checked (nitpicky); the tutorials run in
+# their quick mode (docs-full: in full). Output: docs/_build/html/index.html.
+SPHINXOPTS ?= -W --keep-going -n
+docs: $(STAMP)
+	OMP_NUM_THREADS=2 $(VENV)/bin/sphinx-build -b html $(SPHINXOPTS) docs docs/_build/html
+
+docs-full: $(STAMP)
+	RETINACODEC_DOCS_FULL=1 $(VENV)/bin/sphinx-build -b html $(SPHINXOPTS) docs docs/_build/html-full
+
+# A wheel and an sdist (the shipped sample included) in dist/.
+dist: $(STAMP)
+	$(PY) -m build --no-isolation --outdir dist .
+
 sample: $(STAMP)
-	$(VENV)/bin/retinacodec simulate data/sample.nwb --seed 0 --train-seconds 1200 --overwrite
+	$(VENV)/bin/retinacodec simulate retinacodec/data/sample.nwb --seed 0 --train-seconds 1200 --overwrite
 
 benchmarks: $(STAMP)
 	$(PY) benchmarks/bench_training_throughput.py
 
 clean:
-	rm -rf $(VENV) demo_out .pytest_cache .ruff_cache
+	rm -rf $(VENV) demo_out .pytest_cache .ruff_cache dist docs/_build docs/auto_tutorials docs/api/generated \
+		docs/tutorial_sources docs/sg_execution_times.rst docs/api/retinacodec*.rst

@@ -1,6 +1,6 @@
 """Ground truth for CODEC: do the modes find each ON-OFF cell's ON and OFF pathways, robustly, and are they causal?
 
-Datasets (``--datasets``): ``sample`` (the shipped recording and ``data/sample_model.pt``), ``seed1``,
+Datasets (``--datasets``): ``sample`` (the shipped recording and ``retinacodec/data/sample_model.pt``), ``seed1``,
 ``seed2`` (fresh simulations with the sample's parameters: 1200 s of 20×20 white noise, 5 test repeats),
 ``fullfield`` (:func:`retinacodec.sim.simulate.simulate_run_freeze`, a 1×1 run/freeze recording) and
 ``sim50`` (a 50×50 white-noise simulation, 600 s). Models other than the sample's are fitted here

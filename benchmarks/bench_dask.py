@@ -27,12 +27,12 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from retinacodec.sample import SAMPLE_NAME, sample_paths
+from retinacodec.sample import sample_model_path
 from retinacodec.scale.cluster import cluster_client, contributions_on_cluster, irf_on_cluster
 from retinacodec.sim.simulate import simulate_retina
 
 RECORDINGS, CLUSTER_WORKERS, HOUR_FRAMES = 100, 32, 360_000
-SAMPLE_MODEL = sample_paths()[0].with_name(f"{SAMPLE_NAME}_model.pt")
+SAMPLE_MODEL = sample_model_path()
 
 
 def _size_mb(path: Path) -> float:

@@ -169,7 +169,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rec, truth = rc.load_sample()
-    report("shipped sample (data/sample.nwb, data/sample_model.pt)", rc.load_sample_model(), rec, truth)
+    report("shipped sample (retinacodec/data/sample.nwb, sample_model.pt)", rc.load_sample_model(), rec, truth)
     if not args.skip_fresh:
         model, rec, truth = fresh(args.fresh_seed, args.fresh_model)
         report(f"fresh simulation seed {args.fresh_seed} (model {args.fresh_model})", model, rec, truth)

@@ -8,6 +8,9 @@ The main entry points::
     scores = rc.evaluate(model, rec, truth)
 """
 
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
+
 from retinacodec import absence, classifiers, figures, phenomena, rf
 from retinacodec.attribution import Surprisal, contributions, contributions_for_recording, layer_contributions
 from retinacodec.codec import analyses, decompose, interventions, sae, save_modes
@@ -18,7 +21,10 @@ from retinacodec.recording import block_frames, make_recording, repeated_respons
 from retinacodec.sample import load_sample, load_sample_model
 from retinacodec.sim.simulate import simulate_retina
 
-__version__ = "0.1.0"
+try:  # one source: pyproject.toml's version, as installed
+    __version__ = _version("retinacodec")
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "BNCNN",

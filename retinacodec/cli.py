@@ -338,6 +338,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+QUICK_DEMO_MINUTES = 0.1
+"""The fit's time budget under ``demo --quick``."""
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from retinacodec.figures import plot_recording, save_figure
     from retinacodec.io import inspect_nwb, stimulus_names
@@ -352,13 +356,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"== the shipped sample: {nwb}")
     _print_summary(summarize(rec, stimulus_names(nwb), labelling))
     print(f"wrote {save_figure(plot_recording(rec), out / 'sample_summary.png')}")
-    print(f"\n== fitting the 3-layer CNN (preset 'sample', up to {args.epochs} epochs)")
+    epochs, budget = (1, QUICK_DEMO_MINUTES) if args.quick else (args.epochs, None)
+    print(f"\n== fitting the 3-layer CNN (preset 'sample', up to {epochs} epochs"
+          + (f", {budget * 60:.0f} s: --quick)" if budget else ")"))
     model = fit(rec, preset="sample", seed=args.seed, device=args.device, checkpoint=out / "model.pt",
-                epochs=args.epochs, progress=None if sys.stderr.isatty() else "log")
+                epochs=epochs, max_minutes=budget, progress=None if sys.stderr.isatty() else "log")
     log = model.metadata["fit_log"]
     print(f"fitted in {log[-1]['seconds']:.0f} s, {len(log)} epochs; wrote {out / 'model.pt'}")
     print("\n== evaluation on the repeated test block")
     _evaluate_and_report(model, rec, truth, False, str(out / "prediction.png"))
+    if args.quick:  # CODEC's SAEs and the receptive fields take minutes: the full demo runs them
+        print("\n--quick: stopped after the evaluation (a fit this short predicts little); `retinacodec demo` fits "
+              "in full and runs CODEC and the receptive fields")
+        return 0
     modes = _demo_modes(model, rec, truth, out)
     _demo_receptive_fields(model, rec, truth, modes, out)
     return 0
@@ -1002,6 +1012,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--epochs", type=int, default=40, help="most epochs of the fit")
     s.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
     s.add_argument("--seed", type=int, default=0, help="random seed")
+    s.add_argument("--quick", action="store_true",
+                   help=f"seconds, not minutes: a fit of at most one epoch and {QUICK_DEMO_MINUTES * 60:.0f} s, the "
+                        "evaluation and two figures (sample_summary, prediction); checks an installation")
     s.set_defaults(func=cmd_demo)
     return p
 

@@ -578,6 +578,16 @@ def run_all(model: Any, circuit: RetinaCircuit | None = None, experiments: Seque
         fewer cells); attrs that differ are kept as ``<name>_model`` and ``<name>_simulator``.
     table : pandas.DataFrame
         :func:`summary_table` of the two, or None when not every experiment ran.
+
+    Examples
+    --------
+    Two of the experiments, on the sample model and on the simulated retina it was fitted to:
+
+    >>> model = rc.load_sample_model()
+    >>> circuit = rc.sim.RetinaCircuit.random(seed=0)
+    >>> results, table = rc.phenomena.run_all(model, circuit, experiments=["step", "osr"])
+    >>> sorted(results)
+    ['osr', 'step']
     """
     from tqdm.auto import tqdm
 

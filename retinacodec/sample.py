@@ -1,39 +1,75 @@
-"""The shipped sample recording (``data/sample.nwb``) and its ground truth."""
+"""The shipped sample recording (``retinacodec/data/sample.nwb``), its ground truth and fitted model.
+
+The three files are package data: they are installed with the wheel, so the sample loads the
+same way from a source checkout and from ``pip install retinacodec``. ``$RETINACODEC_DATA``
+points the functions here at another folder holding files of the same names.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import xarray as xr
 
-__all__ = ["sample_paths", "load_sample", "load_sample_model"]
+if TYPE_CHECKING:
+    from retinacodec.model.bncnn import BNCNN
+
+__all__ = ["sample_paths", "load_sample", "load_sample_model", "sample_model_path"]
 
 SAMPLE_NAME = "sample"
+PACKAGE_DATA = Path(__file__).resolve().parent / "data"
+"""Where the wheel (and a source checkout) keeps the sample files."""
 
 
 def _data_dir() -> Path:
-    """``$RETINACODEC_DATA`` if set, else the ``data/`` folder of the source checkout."""
+    """``$RETINACODEC_DATA`` if set, else the package's ``data/`` folder."""
     env = os.environ.get("RETINACODEC_DATA")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "data"
+    return Path(env) if env else PACKAGE_DATA
 
 
 def sample_paths() -> tuple[Path, Path]:
     """Paths of the sample NWB file and of its ground-truth NetCDF file.
 
+    Returns
+    -------
+    nwb : pathlib.Path
+        ``sample.nwb``.
+    truth : pathlib.Path
+        ``sample_truth.nc`` (it may be absent under ``$RETINACODEC_DATA``).
+
     Raises
     ------
     FileNotFoundError
-        If the sample is not there (e.g. a wheel install without the data folder).
+        If the sample is not there (``$RETINACODEC_DATA`` names a folder without it).
+
+    Examples
+    --------
+    >>> nwb, truth = rc.sample.sample_paths()
+    >>> nwb.name, truth.name
+    ('sample.nwb', 'sample_truth.nc')
     """
     d = _data_dir()
     nwb, truth = d / f"{SAMPLE_NAME}.nwb", d / f"{SAMPLE_NAME}_truth.nc"
     if not nwb.exists():
         raise FileNotFoundError(
-            f"the sample recording is not at {nwb}; set RETINACODEC_DATA to the folder holding "
-            "sample.nwb, or make it with `retinacodec simulate data/sample.nwb --seed 0`."
+            f"the sample recording is not at {nwb}; set RETINACODEC_DATA to the folder holding sample.nwb "
+            f"(unset, the installed copy in {PACKAGE_DATA} is used), or make it with "
+            "`retinacodec simulate sample.nwb --seed 0 --train-seconds 1200`."
         )
     return nwb, truth
+
+
+def sample_model_path() -> Path:
+    """Path of the model fitted to the sample, ``sample_model.pt`` beside ``sample.nwb``.
+
+    Returns
+    -------
+    pathlib.Path
+        The checkpoint (it may be absent under ``$RETINACODEC_DATA``).
+    """
+    return sample_paths()[0].with_name(f"{SAMPLE_NAME}_model.pt")
 
 
 def load_sample() -> tuple[xr.Dataset, xr.Dataset | None]:
@@ -42,10 +78,18 @@ def load_sample() -> tuple[xr.Dataset, xr.Dataset | None]:
     Returns
     -------
     recording : xarray.Dataset
-        The Recording read from ``data/sample.nwb``.
+        The Recording read from ``sample.nwb``.
     truth : xarray.Dataset or None
         Cell types, positions, pathway drives and noise-free rates
-        (``data/sample_truth.nc``), or None if that file is absent.
+        (``sample_truth.nc``), or None if that file is absent.
+
+    Examples
+    --------
+    >>> rec, truth = rc.load_sample()
+    >>> dict(rec.sizes)
+    {'frame': 125500, 'y': 20, 'x': 20, 'cell': 9}
+    >>> sorted(set(truth["cell_type"].values.tolist()))
+    ['OFF', 'ON', 'ON-OFF']
     """
     from retinacodec.io import read_nwb
     from retinacodec.sim.simulate import load_truth
@@ -55,10 +99,10 @@ def load_sample() -> tuple[xr.Dataset, xr.Dataset | None]:
     return rec, load_truth(truth_path, rec) if truth_path.exists() else None
 
 
-def load_sample_model(device: str = "cpu"):  # noqa: ANN201 (a BNCNN; imported lazily)
-    """The model fitted to the sample (``data/sample_model.pt``), ready to use.
+def load_sample_model(device: str = "cpu") -> BNCNN:
+    """The model fitted to the sample (``sample_model.pt``), ready to use.
 
-    Made by ``retinacodec fit data/sample.nwb --out data/sample_model.pt --seed 0``.
+    Made by ``retinacodec fit sample.nwb --out sample_model.pt --seed 0``.
 
     Parameters
     ----------
@@ -67,15 +111,21 @@ def load_sample_model(device: str = "cpu"):  # noqa: ANN201 (a BNCNN; imported l
 
     Returns
     -------
-    retinacodec.model.bncnn.BNCNN
+    retinacodec.model.BNCNN
         In eval mode, with its stimulus normalisation and metadata.
+
+    Examples
+    --------
+    >>> model = rc.load_sample_model()
+    >>> model.config.n_cells, model.training
+    (9, False)
     """
     from retinacodec.model.checkpoint import load_model
 
-    path = sample_paths()[0].with_name(f"{SAMPLE_NAME}_model.pt")
+    path = sample_model_path()
     if not path.exists():
         raise FileNotFoundError(
             f"the sample model is not at {path}; make it with "
-            "`retinacodec fit data/sample.nwb --out data/sample_model.pt --seed 0`."
+            "`retinacodec fit sample.nwb --out sample_model.pt --seed 0`."
         )
     return load_model(path, device=device)

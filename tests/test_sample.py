@@ -8,7 +8,8 @@ from retinacodec.model.training import fit
 from retinacodec.sample import load_sample, load_sample_model
 from retinacodec.sim.simulate import simulate_retina
 
-# the parameters of `retinacodec simulate data/sample.nwb --seed 0 --train-seconds 1200` (data/README.md)
+# the parameters of `retinacodec simulate retinacodec/data/sample.nwb --seed 0 --train-seconds 1200`
+# (retinacodec/data/README.md)
 SAMPLE_PARAMS = dict(seed=0, train_seconds=1200.0)
 
 

@@ -9,15 +9,18 @@
 # ---
 
 # %% [markdown]
-# # 1. Fit a CNN retina model to a recording
-#
-# This tutorial loads the shipped sample recording, fits the Baccus-lab 3-layer CNN to it,
-# and checks the fit on the repeated test stimulus. The sample comes from retinacodec's
-# simulated retina, so we can also compare the model with the *true* noise-free firing rate
-# — something no real experiment gives you.
-#
-# Convert to a notebook with `jupytext --to notebook 01_fit_a_retina_model.py`, or run it as
-# a script.
+"""
+1. Fit a CNN retina model to a recording
+========================================
+
+This tutorial loads the shipped sample recording, fits the Baccus-lab 3-layer CNN to it,
+and checks the fit on the repeated test stimulus. The sample comes from retinacodec's
+simulated retina, so we can also compare the model with the *true* noise-free firing rate
+— something no real experiment gives you.
+
+Convert to a notebook with ``jupytext --to notebook 01_fit_a_retina_model.py``, or run it as
+a script.
+"""
 
 # %%
 import os
@@ -31,9 +34,9 @@ rec, truth = rc.load_sample()
 rec
 
 # %% [markdown]
-# A Recording is an `xarray.Dataset`: the stimulus movie `(frame, y, x)`, spike counts
-# `(frame, cell)` binned on the stimulus frames, and per-frame labels saying which block
-# (`train` / `test`) and which repeat each frame belongs to. The simulator's ground truth
+# A Recording is an ``xarray.Dataset``: the stimulus movie ``(frame, y, x)``, spike counts
+# ``(frame, cell)`` binned on the stimulus frames, and per-frame labels saying which block
+# (``train`` / ``test``) and which repeat each frame belongs to. The simulator's ground truth
 # lists each cell's type.
 
 # %%
@@ -41,25 +44,26 @@ truth["cell_type"].to_series()
 fig = rc.figures.plot_recording(rec)
 
 # %% [markdown]
-# ## Fit
+# Fit
+# ---
 #
-# `preset="sample"` is the published architecture with kernels scaled to the 20×20-pixel
+# ``preset="sample"`` is the published architecture with kernels scaled to the 20×20-pixel
 # sample (9×9 and 7×7 instead of 15×15 and 11×11). Training holds out contiguous chunks of
 # the training block for validation, reduces the learning rate on plateaus and stops early.
-# Pass `checkpoint="model.pt"` to save every epoch (and `resume=True` to continue).
+# Pass ``checkpoint="model.pt"`` to save every epoch (and ``resume=True`` to continue).
 #
 # A full fit of the sample takes about five minutes on a laptop CPU. To keep this tutorial
 # quick we train for two epochs here, then load the model that the full fit produced
-# (`retinacodec fit data/sample.nwb --out data/sample_model.pt --seed 0`, shipped with the
-# sample). Set `epochs=40` to run the full fit yourself. `max_minutes` stops a fit after that
+# (``retinacodec fit retinacodec/data/sample.nwb --out retinacodec/data/sample_model.pt --seed 0``, shipped with the
+# sample). Set ``epochs=40`` to run the full fit yourself. ``max_minutes`` stops a fit after that
 # much wall time (the epoch it cuts is still validated, and the best model so far is kept):
 # the test suite runs this tutorial with one epoch cut at 15 seconds.
 #
-# The defaults are the published recipe. `ema_decay=0.99` (our option, not in the papers)
+# The defaults are the published recipe. ``ema_decay=0.99`` (our option, not in the papers)
 # validates, keeps and returns a moving average of the weights over about the last 100
 # steps instead of the raw weights: on this sample it reached r = 0.947 with the true rate in
 # 5 epochs (153 s), where the published recipe reached 0.898 in 10 (305 s; measured with
-# `benchmarks/bench_fit_vs_openretina.py`, see benchmarks/README.md).
+# ``benchmarks/bench_fit_vs_openretina.py``, see benchmarks/README.md).
 
 # %%
 QUICK = os.environ.get("RETINACODEC_QUICK") == "1"  # the test suite runs a shorter version
@@ -80,13 +84,14 @@ ax.set_ylabel("validation r (single trials)")
 ax.legend()
 
 # %% [markdown]
-# ## Evaluate
+# Evaluate
+# --------
 #
-# `evaluate` predicts the repeated test stimulus and compares the prediction with the
-# trial-averaged response (`r`), relative to the split-half noise ceiling (`feve`), and —
-# because this is simulated data — with the true noise-free rate (`r_truth`). Single 10-ms
-# bins of 5 repeats are noisy, so `r` with the trial average stays well below 1 even for a
-# perfect model; `feve` and `r_truth` show how close the model is.
+# ``evaluate`` predicts the repeated test stimulus and compares the prediction with the
+# trial-averaged response (``r``), relative to the split-half noise ceiling (``feve``), and —
+# because this is simulated data — with the true noise-free rate (``r_truth``). Single 10-ms
+# bins of 5 repeats are noisy, so ``r`` with the trial average stays well below 1 even for a
+# perfect model; ``feve`` and ``r_truth`` show how close the model is.
 
 # %%
 scores = rc.evaluate(model, rec, truth)
@@ -98,7 +103,8 @@ print(f"full fit:  median r with the true rate {scores.attrs['median_r_truth']:.
 print(f"{n_epochs} epoch(s): median r with the true rate {rc.evaluate(quick, rec, truth).attrs['median_r_truth']:.3f}")
 
 # %% [markdown]
-# ## Predicted versus recorded responses
+# Predicted versus recorded responses
+# -----------------------------------
 
 # %%
 reps = rc.repeated_responses(rec)
@@ -111,10 +117,11 @@ true_rate = pred.copy(data=truth["rate"].values[frames])
 fig = rc.figures.plot_prediction(pred, recorded, scores, true_rate)
 
 # %% [markdown]
-# ## Save and reload
+# Save and reload
+# ---------------
 #
 # A checkpoint holds the weights, the architecture, the stimulus normalisation and the
-# recording's provenance, so `load_model` needs nothing else.
+# recording's provenance, so ``load_model`` needs nothing else.
 
 # %%
 import tempfile

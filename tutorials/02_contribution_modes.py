@@ -9,18 +9,21 @@
 # ---
 
 # %% [markdown]
-# # 2. Contribution modes (CODEC)
-#
-# A fitted CNN predicts each ganglion cell from its interneurons. CODEC asks *which groups of
-# interneurons drive the output at each moment*: the contribution of every hidden unit is
-# computed frame by frame (integrated gradients taken at a hidden layer), split into positive
-# and negative parts and summed over space (2 × 8 numbers per layer), and a sparse
-# autoencoder turns these vectors into a few **modes** (the dictionary atoms) and their
-# **loadings** over time.
-#
-# We start from the model fitted to the shipped sample in tutorial 1 (`data/sample_model.pt`).
-# The sample is simulated, so we know what the modes *should* find: the ON-OFF cells pool an
-# ON pathway and an OFF pathway, and the simulator records each pathway's drive.
+"""
+2. Contribution modes (CODEC)
+=============================
+
+A fitted CNN predicts each ganglion cell from its interneurons. CODEC asks *which groups of
+interneurons drive the output at each moment*: the contribution of every hidden unit is
+computed frame by frame (integrated gradients taken at a hidden layer), split into positive
+and negative parts and summed over space (2 × 8 numbers per layer), and a sparse
+autoencoder turns these vectors into a few **modes** (the dictionary atoms) and their
+**loadings** over time.
+
+We start from the model fitted to the shipped sample in tutorial 1 (``rc.load_sample_model()``).
+The sample is simulated, so we know what the modes *should* find: the ON-OFF cells pool an
+ON pathway and an OFF pathway, and the simulator records each pathway's drive.
+"""
 
 # %%
 import os
@@ -42,9 +45,10 @@ epochs = {"max_epochs": 150} if QUICK else {}
 frames_fit = {"n_fit_frames": 1500} if QUICK else {}
 
 # %% [markdown]
-# ## The paper's run
+# The paper's run
+# ---------------
 #
-# With no options, `decompose` is the CODEC paper's retina run, parameter for parameter: the
+# With no options, ``decompose`` is the CODEC paper's retina run, parameter for parameter: the
 # contributions explain the **surprisal** of the population rate vector (one number per frame,
 # so each mode has one loading time course for the whole population), and CODEC's
 # thresholded-sigmoid SAE is trained with the official hyper-parameters on the test stimulus.
@@ -66,7 +70,7 @@ paper[["n_latents", "n_modes", "r2", "r2_grand"]].to_dataframe()
 # On this 9.6-s test clip the official SAE keeps **no mode**: its codes pass the 0.9
 # threshold only where the sigmoid is nearly saturated, PyTorch's initialisation opens about
 # one code in 10⁴, and since the gate has no gradient, closed codes never learn. The same
-# recipe with 5 % of the codes open at the start (`open_fraction=0.05`, our option) learns
+# recipe with 5 % of the codes open at the start (``open_fraction=0.05``, our option) learns
 # population modes. The contributions are already computed, so we refit the SAEs alone.
 
 # %%
@@ -77,7 +81,7 @@ population[["n_modes", "l0", "r2", "r2_grand"]].to_dataframe()
 # %% [markdown]
 # The paper's Fig. 8C correlates each population mode's loading with each cell's predicted rate
 # and clusters the cells on these profiles (modes standardised across cells, k-means with k by
-# silhouette, as the official `5_kmeans_modes.py`).
+# silhouette, as the official ``5_kmeans_modes.py``).
 
 # %%
 frames = paper["frame"].values
@@ -86,14 +90,15 @@ clusters = analyses.paper_cell_clusters(layer1["loadings"], paper["rate"])
 fig = rc.figures.plot_cell_mode_correlation(clusters["r"], clusters, list(truth["cell_type"].values))
 
 # %% [markdown]
-# ## Per-cell modes
+# Per-cell modes
+# --------------
 #
 # To read each cell's pathways we want one loading time course per cell: the contributions to
 # every cell's generator signal (the output before the Softplus), one sample per (frame, cell),
-# a TopK SAE trained on 4000 training frames. Preset `"local"` uses activation × gradient — each
+# a TopK SAE trained on 4000 training frames. Preset ``"local"`` uses activation × gradient — each
 # unit's share of the generator's local linear map at that frame — which follows the true
 # pathway drives most closely on this simulator, at the price of not adding up to the output
-# change (hence the warning); preset `"cells"` uses integrated gradients. The same pipeline on
+# change (hence the warning); preset ``"cells"`` uses integrated gradients. The same pipeline on
 # the layers' pre-nonlinearity activations gives *activation modes* for comparison.
 
 # %%
@@ -105,7 +110,8 @@ with warnings.catch_warnings():
 modes[["r2", "r2_grand", "l0", "n_modes", "completeness_median"]].to_dataframe()
 
 # %% [markdown]
-# ## Do the modes find the circuit's pathways?
+# Do the modes find the circuit's pathways?
+# -----------------------------------------
 #
 # For each ON-OFF cell, find the layer-1 mode whose loading best follows the true ON-pathway
 # drive and a different mode for the OFF-pathway drive.
@@ -129,7 +135,8 @@ fig = rc.figures.plot_mode_atoms(modes1, labels={on_mode: "ON", off_mode: "OFF"}
 fig = rc.figures.plot_loadings(modes, cell, [on_mode, off_mode], truth["rate"], labels=["ON mode", "OFF mode"])
 
 # %% [markdown]
-# ## The paper's analyses
+# The paper's analyses
+# --------------------
 #
 # Sparsity (the Hoyer index across a layer's channels; 1 = one channel active) in the paper's
 # Fig. 3 definition, on each channel's signed spatial sum, and across the 2C sign-split parts;
@@ -151,7 +158,8 @@ for name, ds in [("contributions", modes), ("activations", act_modes)]:
 pd.DataFrame(rows).round(3)
 
 # %% [markdown]
-# ## A causal test: ablate the ON mode
+# A causal test: ablate the ON mode
+# ---------------------------------
 #
 # Zero the layer-1 channels the ON mode weights most (the top 10 %, ranked by the atom's
 # signed weight as the official code does) and watch the cell's response on *ON events*

@@ -9,17 +9,20 @@
 # ---
 
 # %% [markdown]
-# # 3. Dynamic receptive fields
-#
-# A ganglion cell's classic receptive field is the spike-triggered average (STA) of the
-# stimulus: one linear filter for the whole recording. A CNN fitted to the cell has, at every
-# moment, its own local linear filter — the **instantaneous receptive field** (IRF), the
-# gradient of the cell's predicted rate with respect to the last 40 stimulus frames. Where
-# the circuit is nonlinear, the IRF changes from moment to moment, and the CODEC modes say
-# which interneurons were at work when it did.
-#
-# We use the shipped sample, its fitted model, and the simulator's truth (true RF positions,
-# cell types, and the drive of each bipolar pathway).
+"""
+3. Dynamic receptive fields
+===========================
+
+A ganglion cell's classic receptive field is the spike-triggered average (STA) of the
+stimulus: one linear filter for the whole recording. A CNN fitted to the cell has, at every
+moment, its own local linear filter — the **instantaneous receptive field** (IRF), the
+gradient of the cell's predicted rate with respect to the last 40 stimulus frames. Where
+the circuit is nonlinear, the IRF changes from moment to moment, and the CODEC modes say
+which interneurons were at work when it did.
+
+We use the shipped sample, its fitted model, and the simulator's truth (true RF positions,
+cell types, and the drive of each bipolar pathway).
+"""
 
 # %%
 import os
@@ -40,9 +43,10 @@ model = rc.load_sample_model()
 px = float(rec.attrs["pixel_size_um"])
 
 # %% [markdown]
-# ## The STA and the model's mean IRF
+# The STA and the model's mean IRF
+# --------------------------------
 #
-# `sta` streams over the training frames once (no copy of the stimulus windows). Its rank-1
+# ``sta`` streams over the training frames once (no copy of the stimulus windows). Its rank-1
 # part is a spatial map and a temporal filter; a 2-D Gaussian fit gives the RF's centre and
 # size in µm. The model's IRFs at every test frame, averaged, should agree with it.
 
@@ -78,7 +82,8 @@ fig = rc.figures.plot_rf_mosaic(ellipses["STA"], (rec.sizes["y"], rec.sizes["x"]
 fig = rc.figures.plot_rf_pairs(parts, cell_types=truth["cell_type"])
 
 # %% [markdown]
-# ## How an ON-OFF cell's IRF changes over time
+# How an ON-OFF cell's IRF changes over time
+# ------------------------------------------
 #
 # The ON-OFF cells pool an ON and an OFF bipolar pathway. When the ON pathway's true drive
 # dominates, the cell's local filter should be ON-centred, and OFF-centred when the OFF
@@ -110,7 +115,8 @@ axes[0].set_title(f"cell {cell} (ON-OFF): the sign of its instantaneous receptiv
 fig.tight_layout()
 
 # %% [markdown]
-# ## Which modes give which receptive field
+# Which modes give which receptive field
+# --------------------------------------
 #
 # With per-cell contribution modes (tutorial 2), group the frames by the exact set of layer-1
 # modes active for the cell (loading above 0.01, as the official analysis) and look at the

@@ -9,22 +9,25 @@
 # ---
 
 # %% [markdown]
-# # 4. Your own recording: from a lab's NWB file to a fitted, evaluated model
-#
-# This tutorial takes an NWB file as a lab writes it — not as retinacodec writes it —
-# inspects how retinacodec reads it, fixes the labels where the automatic reading is wrong,
-# fits the CNN and evaluates it on the repeated stimulus.
-#
-# The experiment is a common one: **full-field flicker with a run/freeze design**. Each
-# trial shows a stretch of fresh random flicker ("running" noise, new in every trial) and
-# then a "frozen" stretch that is identical in every trial. The running noise is for
-# fitting; the frozen repeats measure how reliable each cell is and how well the model
-# predicts it.
-#
-# We do not have a real retina here, so the spikes come from retinacodec's simulated
-# retina (which also lets us check the model against the true firing rate). Everything
-# else — the file layout, the frame timing with dropped frames — is how a lab's file looks.
-# Each step has a command-line equivalent, given in the text.
+"""
+4. Your own recording: from a lab's NWB file to a fitted, evaluated model
+=========================================================================
+
+This tutorial takes an NWB file as a lab writes it — not as retinacodec writes it —
+inspects how retinacodec reads it, fixes the labels where the automatic reading is wrong,
+fits the CNN and evaluates it on the repeated stimulus.
+
+The experiment is a common one: **full-field flicker with a run/freeze design**. Each
+trial shows a stretch of fresh random flicker ("running" noise, new in every trial) and
+then a "frozen" stretch that is identical in every trial. The running noise is for
+fitting; the frozen repeats measure how reliable each cell is and how well the model
+predicts it.
+
+We do not have a real retina here, so the spikes come from retinacodec's simulated
+retina (which also lets us check the model against the true firing rate). Everything
+else — the file layout, the frame timing with dropped frames — is how a lab's file looks.
+Each step has a command-line equivalent, given in the text.
+"""
 
 # %%
 from datetime import datetime, timezone
@@ -39,7 +42,8 @@ from retinacodec.io import inspect_nwb
 from retinacodec.sim.simulate import simulate_run_freeze
 
 # %% [markdown]
-# ## The experiment
+# The experiment
+# --------------
 #
 # 8 ganglion cells, 20 trials of 900 running + 300 frozen frames at 75 Hz, with a few
 # dropped frames (the monitor showed the previous frame for two refreshes). The stimulus is
@@ -52,12 +56,13 @@ luminance = rec_sim["stimulus"].values          # (frames, 1, 1), contrast -1 / 
 print(f"{times.size} frames; frame intervals {np.diff(times).min() * 1e3:.2f}-{np.diff(times).max() * 1e3:.2f} ms")
 
 # %% [markdown]
-# ## The lab's NWB file
+# The lab's NWB file
+# ------------------
 #
-# Written with pynwb the way a lab would: a `Units` table of spike times with the cell type
-# as an extra column, the stimulus as an `ImageSeries` with one measured timestamp per
-# frame, and a `trials` table with one row per segment. This lab names its columns
-# `protocol` ("running" / "frozen") and `sweep` (the trial number).
+# Written with pynwb the way a lab would: a ``Units`` table of spike times with the cell type
+# as an extra column, the stimulus as an ``ImageSeries`` with one measured timestamp per
+# frame, and a ``trials`` table with one row per segment. This lab names its columns
+# ``protocol`` ("running" / "frozen") and ``sweep`` (the trial number).
 
 # %%
 edges = np.append(times, times[-1] + np.median(np.diff(times)))
@@ -84,10 +89,11 @@ with NWBHDF5IO(str(path), "w") as io:
     io.write(nwb)
 
 # %% [markdown]
-# ## Inspect it
+# Inspect it
+# ----------
 #
-# `inspect_nwb` reads the file like `read_nwb` and also says how it labelled the frames
-# (`retinacodec info lab_recording.nwb` prints the same). The reader warns about the
+# ``inspect_nwb`` reads the file like ``read_nwb`` and also says how it labelled the frames
+# (``retinacodec info lab_recording.nwb`` prints the same). The reader warns about the
 # dropped frames — and bins the spikes on the measured frame times, so nothing is lost.
 
 # %%
@@ -96,12 +102,12 @@ print(np.unique(rec["block"].values, return_counts=True), labelling)
 
 # %% [markdown]
 # The automatic reading is **wrong** here: the reader recognises block columns named like
-# `block`, `condition`, `stimulus_type`, `stimulus_name` and repeat columns like `repeat`
-# or `trial`, but not `protocol` and `sweep`. So it used no intervals table, and every frame
+# ``block``, ``condition``, ``stimulus_type``, ``stimulus_name`` and repeat columns like ``repeat``
+# or ``trial``, but not ``protocol`` and ``sweep``. So it used no intervals table, and every frame
 # became training data: a model fitted now would train on the frozen repeats and could
 # only be scored on single trials.
 #
-# Tell it which columns to use (`--block-column protocol --repeat-column sweep` on the
+# Tell it which columns to use (``--block-column protocol --repeat-column sweep`` on the
 # command line). The values "running" and "frozen" are not train/test words, so the reader
 # looks for the stimulus that is *identical* in all its intervals — the frozen noise —
 # and makes it the test block, one repeat per trial.
@@ -117,22 +123,23 @@ assert reps.sizes["repeat"] == 20
 
 # %% [markdown]
 # When the reader cannot decide — say two stimuli are both repeated identically — it stops
-# and asks for `test_block=` (`--test-block frozen`), which overrides every other rule.
-# The same flags exist on every command that reads a recording (`info`, `fit`,
-# `evaluate`, `contributions`, `decompose`).
+# and asks for ``test_block=`` (``--test-block frozen``), which overrides every other rule.
+# The same flags exist on every command that reads a recording (``info``, ``fit``,
+# ``evaluate``, ``contributions``, ``decompose``).
 
 # %%
 same = rc.read_nwb(path, block_column="protocol", test_block="frozen")
 assert (same["block"].values == rec["block"].values).all()
 
 # %% [markdown]
-# ## Fit
+# Fit
+# ---
 #
 # The stimulus is 1×1 pixel, so the model's spatial kernels are 1×1: a temporal-only
-# model, chosen automatically from the stimulus size (`retinacodec fit lab_recording.nwb
-# --block-column protocol --repeat-column sweep --out model.pt` prints the choice). Small
+# model, chosen automatically from the stimulus size (``retinacodec fit lab_recording.nwb
+# --block-column protocol --repeat-column sweep --out model.pt`` prints the choice). Small
 # fields get smaller kernels and 40×40 pixels or more the published 15 and 11
-# (`--kernels`, `--channels`, `--history` override them). At 75 Hz the 40-frame history
+# (``--kernels``, ``--channels``, ``--history`` override them). At 75 Hz the 40-frame history
 # spans 533 ms.
 
 # %%
@@ -142,11 +149,12 @@ print(f"{len(model.metadata['fit_log'])} epochs, best validation r "
       f"{max(e['val_r'] for e in model.metadata['fit_log']):.3f}")
 
 # %% [markdown]
-# ## Evaluate
+# Evaluate
+# --------
 #
-# `evaluate` predicts the frozen stimulus and compares the prediction with the trial
-# average (`r`) and with the split-half noise ceiling (`feve`); with the simulator's truth
-# also with the true rate (`r_truth`).
+# ``evaluate`` predicts the frozen stimulus and compares the prediction with the trial
+# average (``r``) and with the split-half noise ceiling (``feve``); with the simulator's truth
+# also with the true rate (``r_truth``).
 
 # %%
 scores = rc.evaluate(model, rec, truth)
@@ -167,13 +175,14 @@ fig = rc.figures.plot_prediction(pred, recorded, scores, truth["rate"].sel(frame
 fig.savefig("prediction.png", dpi=80)
 
 # %% [markdown]
-# ## Other recordings
+# Other recordings
+# ----------------
 #
-# * **Different frame rates or bin widths**: `read_nwb(path, bin_ms=10)` (`--bin-ms 10`)
+# * **Different frame rates or bin widths**: ``read_nwb(path, bin_ms=10)`` (``--bin-ms 10``)
 #   resamples the stimulus to 10-ms bins (the frame on screen at each bin onset) and bins
 #   the spikes on them.
-# * **Large checkerboards**: `crop=(top, left, height, width)` and `downsample=2`
-#   (`--crop`, `--downsample`). These options are stored in the model, and `retinacodec
-#   evaluate` reads the recording the same way unless told otherwise.
-# * **Stimulus stored `[frame][row][column]`** instead of NWB's `[frame][x][y]`:
-#   `stimulus_axes="yx"`.
+# * **Large checkerboards**: ``crop=(top, left, height, width)`` and ``downsample=2``
+#   (``--crop``, ``--downsample``). These options are stored in the model, and ``retinacodec
+#   evaluate`` reads the recording the same way unless told otherwise.
+# * **Stimulus stored ``[frame][row][column]``** instead of NWB's ``[frame][x][y]``:
+#   ``stimulus_axes="yx"``.

@@ -9,29 +9,32 @@
 # ---
 
 # %% [markdown]
-# # 5. The omitted stimulus response: a model's response to something missing
-#
-# Show a salamander retina a periodic train of dark flashes and stop it: many ganglion cells
-# fire when the *next* flash should have come, about a fixed delay after the omitted flash,
-# whatever the period (Schwartz et al. 2007). This **omitted stimulus response** (OSR) is a
-# response to an absence. Standard attribution is blind to it: integrated gradients from a
-# grey baseline multiply by x − x₀, and where the flash is missing the stimulus *is* grey,
-# so the frames that cause the response get no attribution (Hesse et al. 2026, "What is
-# missing?").
-#
-# We simulate a retina that has an OSR, fit a CNN to it, and ask:
-#
-# 1. does the model have the OSR, timed to the omitted flash as the simulator's is?
-# 2. is its response driven by the missing flash — and what does attribution see from a
-#    reference that *contains* the flash versus the usual zero baseline?
-# 3. which layer-1 channels and which CODEC modes carry it, and what stimuli drive the
-#    carrying unit most and least?
-# 4. how many units of the model pass the absence test of Hesse et al.?
-#
-# The simulator's OSR mechanism (`retinacodec.sim.OmittedStimulusResonance`) follows
-# Schwartz & Berry (2008) and Gao et al. (2009): bipolar terminals that resonate at the
-# rhythm of the flashes and predict the next one; a flash that comes as predicted cancels
-# the prediction, an omitted one does not, and the ganglion cell fires.
+"""
+5. The omitted stimulus response: a model's response to something missing
+=========================================================================
+
+Show a salamander retina a periodic train of dark flashes and stop it: many ganglion cells
+fire when the *next* flash should have come, about a fixed delay after the omitted flash,
+whatever the period (Schwartz et al. 2007). This **omitted stimulus response** (OSR) is a
+response to an absence. Standard attribution is blind to it: integrated gradients from a
+grey baseline multiply by x − x₀, and where the flash is missing the stimulus *is* grey,
+so the frames that cause the response get no attribution (Hesse et al. 2026, "What is
+missing?").
+
+We simulate a retina that has an OSR, fit a CNN to it, and ask:
+
+1. does the model have the OSR, timed to the omitted flash as the simulator's is?
+2. is its response driven by the missing flash — and what does attribution see from a
+   reference that *contains* the flash versus the usual zero baseline?
+3. which layer-1 channels and which CODEC modes carry it, and what stimuli drive the
+   carrying unit most and least?
+4. how many units of the model pass the absence test of Hesse et al.?
+
+The simulator's OSR mechanism (``retinacodec.sim.OmittedStimulusResonance``) follows
+Schwartz & Berry (2008) and Gao et al. (2009): bipolar terminals that resonate at the
+rhythm of the flashes and predict the next one; a flash that comes as predicted cancels
+the prediction, an omitted one does not, and the ganglion cell fires.
+"""
 
 # %%
 import os
@@ -64,9 +67,10 @@ QUICK = os.environ.get("RETINACODEC_QUICK") == "1"  # the test suite runs a shor
 torch.manual_seed(0)
 
 # %% [markdown]
-# ## A retina with an OSR, and a model of it
+# A retina with an OSR, and a model of it
+# ---------------------------------------
 #
-# `RetinaCircuit.phenomena` is the random circuit of the shipped sample (ON, OFF and ON-OFF
+# ``RetinaCircuit.phenomena`` is the random circuit of the shipped sample (ON, OFF and ON-OFF
 # cells) with the resonant terminals and a slow contrast gain control switched on; one cell
 # per type on 12 × 12 pixels. White noise alone rarely drives the resonance (it needs a
 # rhythm of several flashes), so 30 % of the training recording are trains of full-field dark
@@ -87,7 +91,8 @@ print(f"{recording['train_seconds']:g} s of training, {epochs} epochs; "
       f"median r with the true rate on the test stimulus: {scores.attrs['median_r_truth']:.3f}")
 
 # %% [markdown]
-# ## 1. The OSR, in the simulator and in the model
+# 1. The OSR, in the simulator and in the model
+# ---------------------------------------------
 #
 # Five dark flashes (2 frames = 20 ms, contrast −2), then one left out, for flash periods
 # from 60 to 140 ms. If a cell fires at a fixed delay after the *omitted* flash, its peak
@@ -127,9 +132,10 @@ for source in ("simulator", "model"):
 # version (2 minutes of recording, 4 epochs); the full version fits 10 minutes for 20 epochs.
 
 # %% [markdown]
-# ## 2. The response is driven by the missing flash
+# 2. The response is driven by the missing flash
+# ----------------------------------------------
 #
-# `omitted_flash_attribution` builds the model's input windows for a train with the last
+# ``omitted_flash_attribution`` builds the model's input windows for a train with the last
 # flash omitted (the actual input x) and with it present (the reference x_ref), finds the
 # frame after the omission where the response to the omission exceeds the response to the
 # flash most, and attributes the population rate there to the input twice, with integrated
@@ -172,7 +178,8 @@ assert shares["zero"] < 0.05
 flash[["output_difference", "completeness_relative"]].to_dataframe().round(4)
 
 # %% [markdown]
-# ## 3. Which units carry the absence
+# 3. Which units carry the absence
+# --------------------------------
 #
 # The same attribution from the reference, taken at the hidden layers in the same pass: each
 # layer-1 and layer-2 channel's share of F(x) − F(x_ref), summed over space and sign.
@@ -197,11 +204,12 @@ for layer, c in channels.items():  # each layer's channels add up to the output 
 assert carried > 0.25 * total
 
 # %% [markdown]
-# ### In terms of CODEC modes
+# In terms of CODEC modes
+# -----------------------
 #
-# Per-cell modes (`decompose(preset="cells")`: contributions to each cell's generator signal
+# Per-cell modes (``decompose(preset="cells")``: contributions to each cell's generator signal
 # on training frames, one TopK SAE per layer) give a dictionary of the model's usual ways of
-# driving a cell. `mode_projection` writes each cell's hidden-layer absence attribution
+# driving a cell. ``mode_projection`` writes each cell's hidden-layer absence attribution
 # (positive and negative part per channel, summed over space, as CODEC reduces
 # contributions) as a non-negative combination of at most k modes, and reports how much of it
 # that combination explains (R²).
@@ -245,7 +253,8 @@ assert (layer1_rows["atom's largest entry"] == f"layer1 pos ch{carrier}").all()
 # missing flash, and it is the same unit the direct read-out of the layer found.
 
 # %% [markdown]
-# ## The carrying unit's most and least preferred stimuli
+# The carrying unit's most and least preferred stimuli
+# ----------------------------------------------------
 #
 # The layer-1 channel that carries most of the absence, read at the centre of the map before
 # its nonlinearity: the mean of its 9 highest- and 9 lowest-activating windows of the training
@@ -289,7 +298,8 @@ assert share_stopped["highest"] >= 0.5 > share_stopped["lowest"]
 # from the recording alone, and it is the unit the absence attribution pointed to.
 
 # %% [markdown]
-# ## 4. The absence test on the layers
+# 4. The absence test on the layers
+# ---------------------------------
 #
 # Hesse et al.'s test for an encoded absence: for each unit (a channel, its pre-nonlinearity
 # activation averaged over space), take its 100 top inputs, paste into them the unit's 4

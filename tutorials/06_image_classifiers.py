@@ -9,18 +9,21 @@
 # ---
 
 # %% [markdown]
-# # 6. CODEC for image classifiers
-#
-# CODEC started on ImageNet classifiers: the contributions of a ResNet's block outputs to its
-# decision, per image, decomposed by a sparse autoencoder into **modes** that line up with
-# classes and that can be switched off to remove one class and spare the others. The same
-# functions work on any PyTorch network — a torchvision ResNet-50 or ViT you load with your own
-# weights — but no weights can be downloaded here, so we train a small ResNet on
-# scikit-learn's handwritten digits (1,797 images, 8×8 px, upsampled) in a few seconds.
-#
-# `retinacodec.classifiers.resnet` builds a network with torchvision's module layout
-# (`conv1`, `layer1` … `layer4` of `BasicBlock`s, `fc`), so every layer name below is the one
-# a torchvision ResNet uses.
+"""
+6. CODEC for image classifiers
+==============================
+
+CODEC started on ImageNet classifiers: the contributions of a ResNet's block outputs to its
+decision, per image, decomposed by a sparse autoencoder into **modes** that line up with
+classes and that can be switched off to remove one class and spare the others. The same
+functions work on any PyTorch network — a torchvision ResNet-50 or ViT you load with your own
+weights — but no weights can be downloaded here, so we train a small ResNet on
+scikit-learn's handwritten digits (1,797 images, 8×8 px, upsampled) in a few seconds.
+
+``retinacodec.classifiers.resnet`` builds a network with torchvision's module layout
+(``conv1``, ``layer1`` … ``layer4`` of ``BasicBlock``s, ``fc``), so every layer name below is the one
+a torchvision ResNet uses.
+"""
 
 # %%
 import os
@@ -41,12 +44,13 @@ cl.train_classifier(model, x[train], y[train], epochs=4 if QUICK else 8, seed=0)
 print(f"test accuracy {cl.accuracy(model, x[test], y[test]):.3f}")
 
 # %% [markdown]
-# ## Which layers?
+# Which layers?
+# -------------
 #
 # Contributions of a layer add up to the change of the output (completeness) only if every path
 # from the input to the output goes through the layer. In a ResNet the convolutions inside a
-# block are bypassed by the residual connection; the block outputs are not. `layer_table`
-# tests every module on one image; `block_outputs` lists the blocks that cut the network.
+# block are bypassed by the residual connection; the block outputs are not. ``layer_table``
+# tests every module on one image; ``block_outputs`` lists the blocks that cut the network.
 
 # %%
 table = cl.layer_table(model, x[:1])
@@ -66,13 +70,14 @@ with warnings.catch_warnings(record=True) as caught:
 print(caught[0].message)
 
 # %% [markdown]
-# ## Contributions per image
+# Contributions per image
+# -----------------------
 #
 # For each image, each block's per-unit contributions to the **true class's logit**
 # (integrated gradients, 20 steps, from the mean image) are split into positive and negative
-# parts and summed over space: 2C numbers per layer. Other targets: `"predicted"`, `"max"`,
-# `"margin"` (top-1 minus top-2), a fixed `"logit:3"`. Images can also come from a
-# `DataLoader`; `device="cuda"` and `mixed_precision=True` run on a GPU. The activations of the
+# parts and summed over space: 2C numbers per layer. Other targets: ``"predicted"``, ``"max"``,
+# ``"margin"`` (top-1 minus top-2), a fixed ``"logit:3"``. Images can also come from a
+# ``DataLoader``; ``device="cuda"`` and ``mixed_precision=True`` run on a GPU. The activations of the
 # same blocks, read before the block's final ReLU, are the comparison.
 
 # %%
@@ -82,7 +87,8 @@ print("median relative completeness error per layer:", np.round(contrib.attrs["c
 contrib
 
 # %% [markdown]
-# ## Sparsity, sign correlation and dimensionality per layer
+# Sparsity, sign correlation and dimensionality per layer
+# -------------------------------------------------------
 #
 # The paper reports that contributions grow sparser with depth and that their positive and
 # negative parts decorrelate. Here, for this network (Hoyer index across the 2C sign-split values;
@@ -95,10 +101,11 @@ print(stats.to_dataframe().round(3).to_string())
 fig = figures.plot_layer_statistics(stats)
 
 # %% [markdown]
-# ## Modes
+# Modes
+# -----
 #
 # One CODEC sparse autoencoder per layer, with the official ResNet settings by default
-# (`cl.RESNET_PRESET`: positive parts, 3× expansion, threshold 0.8, lr 5e-5, 300 epochs), trained
+# (``cl.RESNET_PRESET``: positive parts, 3× expansion, threshold 0.8, lr 5e-5, 300 epochs), trained
 # on the training images. Each mode's loadings are correlated with each class's indicator.
 
 # %%
@@ -116,9 +123,10 @@ tops[["top_mode", "top_r"]].to_dataframe()
 fig = figures.plot_class_correlation(corr)
 
 # %% [markdown]
-# ## Are the modes causal?
+# Are the modes causal?
+# ---------------------
 #
-# For every class, zero the top 10 % channels of its top mode at `layer4` and see how much of
+# For every class, zero the top 10 % channels of its top mode at ``layer4`` and see how much of
 # that class's test accuracy goes, against the other classes'. With accuracy near 100 % a few
 # channels rarely flip a decision, so the mean probability of the true class is shown too.
 
@@ -142,11 +150,12 @@ for name, res in curves.items():
 fig = figures.plot_ablation_curves(curves)
 
 # %% [markdown]
-# ## Which part of an image drives a mode?
+# Which part of an image drives a mode?
+# -------------------------------------
 #
 # For a class's top mode, its top three channels' input gradients, each weighted by the
 # channel's gradient to the logit, times the image: median-filtered, normalised and clipped
-# (official `generate_cwirf_mask`; its contrast of 7 and filter of 4 px suit 224-px photographs,
+# (official ``generate_cwirf_mask``; its contrast of 7 and filter of 4 px suit 224-px photographs,
 # a 2-px filter and a contrast of 2 these small digits). The zero baseline is the mean grey, so
 # the dark background counts too: where a stroke is *absent* can drive a mode.
 
@@ -159,14 +168,15 @@ comp = cl.mode_components(model, x[mine], last, channels, labels=y[mine], filter
 fig = figures.plot_components(comp)
 
 # %% [markdown]
-# ## Encoded absences: what tells a 1 from a 7?
+# Encoded absences: what tells a 1 from a 7?
+# ------------------------------------------
 #
 # A 1 is, roughly, a 7 without its top bar, so a network can call an image a 1 because the
 # 7's strokes are **missing**. A standard explanation cannot show this: integrated gradients
 # multiply by the difference from the baseline, and from a black baseline the absent strokes
 # (black) get nothing. Hesse et al. (2026) instead explain the **non-target** class on images
 # where the concept is present: the "1" logit on images of 7, reading its negative part (where
-# the strokes push "1" down). A small VGG-style CNN (`cl.small_vgg`) learns 1 vs 7 in a second;
+# the strokes push "1" down). A small VGG-style CNN (``cl.small_vgg``) learns 1 vs 7 in a second;
 # the stroke region is where the mean 7 is brighter than the mean 1 by more than 0.5 z.
 
 # %%
@@ -209,7 +219,7 @@ fig.suptitle("green: stroke region (mean 7 − mean 1 > 0.5 z); attributions fro
 # crossbar many of these 7s carry, just below the region; the standard explanation of "1" on
 # 1s puts less than the region's area share there. The baseline matters: from the functions'
 # default, zeros (here the mean grey, so the dark background is "something" too), the absence
-# share falls to 0.21–0.28 (`benchmarks/bench_classifier_absence.py`).
+# share falls to 0.21–0.28 (``benchmarks/bench_classifier_absence.py``).
 
 # %% [markdown]
 # Every result is a labelled xarray object that saves to NetCDF:

@@ -121,6 +121,7 @@ def absence_attribution(
         - ``completeness_error``, ``completeness_relative`` ``(layer, sample, target)`` (layer
           ``"input"`` first), ``output_difference (sample, target)`` = F(x) − F(x_ref);
         - attrs: ``method``, ``steps``, ``reference``, ``target`` and the engine's parameters.
+
         Units: those of the target (spikes per frame for a cell's rate).
 
     Notes
@@ -130,6 +131,21 @@ def absence_attribution(
     50 steps after an omitted flash it is at most ~2e-3 relative for the hidden layers and
     ~2e-2 for the input (whose gradient also jumps at the second ReLU's kinks, which the rule
     does not integrate exactly): ``benchmarks/bench_absence.py``.
+
+    Examples
+    --------
+    Attribution of the sample model's cells to a flash train with one flash omitted, from the same
+    train with that flash present (the reference contains the concept):
+
+    >>> import torch
+    >>> model = rc.load_sample_model()
+    >>> present = torch.zeros(1, 40, 20, 20)
+    >>> present[:, ::8] = -2.0  # a dark full-field flash every 8 frames
+    >>> omitted = present.clone()
+    >>> omitted[:, -8] = 0.0  # the latest flash is missing
+    >>> ds = rc.absence.absence_attribution(model, omitted, present, layers=["layer1"])
+    >>> ds["input"].dims
+    ('sample', 'target', 'sign', 'lag', 'y', 'x')
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}.")

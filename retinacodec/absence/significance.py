@@ -214,6 +214,15 @@ def absence_test(model: nn.Module, inputs: torch.Tensor | np.ndarray, layer: str
         ``significant`` (p ≤ alpha, the official count), ``drop`` (significant and t > 0)
         and ``drop_bh`` (the same with ``p_bh``). Attrs: ``share_drop``, ``share_drop_bh``,
         ``share_significant`` and the parameters.
+
+    Examples
+    --------
+    >>> rec, truth = rc.load_sample()
+    >>> model = rc.load_sample_model()
+    >>> windows, _ = rc.absence.recording_windows(model, rec, np.flatnonzero(rec["block"].values == "test")[:300])
+    >>> result = rc.absence.absence_test(model, windows, "layer1", n_top=20)
+    >>> dict(result.sizes)
+    {'unit': 8, 'condition': 3}
     """
     x = torch.as_tensor(inputs)
     if x.ndim != 4:

@@ -142,6 +142,17 @@ def extreme_windows(model: nn.Module, recording: xr.Dataset, layer: str, channel
     xarray.Dataset
         As :func:`extreme_inputs`, with ``frame (unit, end, rank)`` and ``index`` into the
         searched frames.
+
+    Examples
+    --------
+    The stimulus windows of the sample that drive layer-1 channel 0 most and least:
+
+    >>> rec, truth = rc.load_sample()
+    >>> model = rc.load_sample_model()
+    >>> frames = np.flatnonzero(rec["block"].values == "test")
+    >>> ext = rc.absence.extreme_windows(model, rec, "layer1", channels=[0], k=3, frames=frames, progress=False)
+    >>> dict(ext.sizes)
+    {'unit': 1, 'end': 2, 'rank': 3, 'lag': 40, 'y': 20, 'x': 20}
     """
     if not is_retina_model(model) or not hasattr(model, "normalization"):
         raise ValueError("extreme_windows needs a fitted BNCNN (with config.history and normalization).")

@@ -441,6 +441,20 @@ def contributions(
     -----
     UserWarning
         For a layer that does not cut the network (completeness cannot hold).
+
+    Examples
+    --------
+    Each layer-1 and layer-2 channel's share of each cell's rate change from the grey baseline,
+    split by sign and summed over space, for four stimulus windows:
+
+    >>> import torch
+    >>> model = rc.load_sample_model()
+    >>> x = torch.randn(4, 40, 20, 20, generator=torch.Generator().manual_seed(0))
+    >>> ds = rc.contributions(model, x, ["layer1", "layer2"], reduce="space", split_sign=True)
+    >>> ds["layer1"].dims, ds["layer1"].shape
+    (('sample', 'target', 'sign', 'layer1_channel'), (4, 9, 2, 8))
+    >>> bool(ds["completeness_relative"].max() < 1e-4)  # they add up to F(x) - F(x0)
+    True
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}.")

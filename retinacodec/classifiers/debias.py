@@ -3,7 +3,7 @@
 The penalty of the encoded-absence paper's skin-lesion experiment (Hesse et al. 2026; official
 ``isic/train.py`` of visinf/what-is-missing): the input attribution gradient × input of the
 **labelled** logit, in magnitude, summed over colour channels, inside a mask of the shortcut
-(a patch added to the image), normalised by the mask's area,
+(a patch added to the image), normalised by the mask's area::
 
     P_presence = Σ |x ⊙ ∂F_y/∂x| · m / (Σ m + 1e-5),
 

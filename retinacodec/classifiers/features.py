@@ -68,7 +68,7 @@ def reduce_layer(values: torch.Tensor, layout: str = "auto") -> torch.Tensor:
 
     Parameters
     ----------
-    values : torch.Tensor, shape (batch, *units)
+    values : torch.Tensor, shape (batch, units...)
         ``(batch, channel, y, x)`` conv maps, ``(batch, token, feature)`` transformer tokens,
         or ``(batch, feature)``.
     layout : {"auto", "channels", "tokens"}
@@ -160,6 +160,15 @@ def image_contributions(model: nn.Module, images: Images, layers: str | Sequence
         image coords ``label`` (when known) and ``predicted``. Attrs: the settings,
         ``completeness_median`` and ``completeness_max`` per layer (relative error
         ``|Σ contributions − (F(x) − F(x₀))| / |F(x) − F(x₀)|``), ``layers``.
+
+    Examples
+    --------
+    >>> from retinacodec import classifiers as cl
+    >>> x, y = cl.digits(16)
+    >>> net = cl.resnet(depths=(1, 1, 1, 1), widths=(4, 8, 8, 8), in_channels=1, small_input=True, seed=0)
+    >>> c = cl.image_contributions(net, x[:8], ["layer3", "layer4"], "true", labels=y[:8], progress=False)
+    >>> c.dims
+    ('image', 'feature')
     """
     names = layer_names(layers)
     resolve(model, names)

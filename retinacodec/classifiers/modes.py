@@ -8,12 +8,13 @@ what                        official                                            
 ==========================  =====================================================  ==================
 samples                     ``SPATIAL_OPERATION = 'positive'``: the positive part  ``part="positive"``
                             of each channel's spatially summed contribution
-                            (``load_contribution_data(..., 'positive', norm=True)``)
+                            (``load_contribution_data(..., 'positive',
+                            norm=True)``)
 scaling                     ``data / np.std(data)``                                the SAE's own
 dictionary size             ``N = 3`` × features                                   ``expansion=3``
 code threshold              ``THRESHOLD = 0.8``                                    ``threshold=0.8``
 encoder width               ``MLP_H = None`` → the input dimension                 ``hidden=None``
-atom L1                     ``ATOM_L1 = 5e-5`` · mean |dictionary|                 ``l1=5e-5``
+atom L1                     ``ATOM_L1 = 5e-5`` · mean abs(dictionary)              ``l1=5e-5``
 code L1                     ``CODE_L1 = None``                                     none
 optimiser                   Adam, ``LEARNING_RATE = 5e-5``, batch 128, shuffled    the same
 schedule                    ``ReduceLROnPlateau(factor=0.5, patience=10)`` on the  ``plateau_lr=(0.5, 10)``
@@ -105,6 +106,16 @@ def image_modes(features: xr.DataArray, layers: Sequence[str] | None = None, *, 
         As :func:`retinacodec.codec.fit_modes`: ``modes (mode, feature)``, ``loadings
         (image, mode)``, the features, ``mode_layer``, fit metrics per SAE; image coords
         ``label`` / ``predicted`` kept; attrs ``part`` and the preset.
+
+    Examples
+    --------
+    >>> from retinacodec import classifiers as cl
+    >>> x, y = cl.digits(16)
+    >>> net = cl.resnet(depths=(1, 1, 1, 1), widths=(4, 8, 8, 8), in_channels=1, small_input=True, seed=0)
+    >>> c = cl.image_contributions(net, x[:64], ["layer4"], "true", labels=y[:64], progress=False)
+    >>> modes = cl.image_modes(c, max_epochs=5, progress=False)
+    >>> modes["loadings"].dims
+    ('image', 'mode')
     """
     layers = list(features.attrs.get("layers", np.unique(features["layer"].values))) if layers is None else layers
     params = {**RESNET_PRESET, **sae_params}

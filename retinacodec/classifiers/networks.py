@@ -93,7 +93,7 @@ class ResNet(nn.Module):
 
 def resnet(depths: Sequence[int] = (2, 2, 2, 2), widths: Sequence[int] = (64, 128, 256, 512), num_classes: int = 10,
            in_channels: int = 3, small_input: bool = False, seed: int = 0) -> ResNet:
-    """A seeded :class:`ResNet`; the defaults are ResNet-18's structure (11.2 M parameters at 10 classes)."""
+    """A seeded ``ResNet``; the defaults are ResNet-18's structure (11.2 M parameters at 10 classes)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return ResNet(depths, widths, num_classes, in_channels, small_input)
@@ -135,7 +135,7 @@ class VGG(nn.Module):
 
 def small_vgg(widths: Sequence[int] = (8, 16), num_classes: int = 10, in_channels: int = 1, pool: int = 4,
               seed: int = 0) -> VGG:
-    """A seeded :class:`VGG`; the defaults (3.8 k parameters at 10 classes) train on 16 px digits in under a second."""
+    """A seeded ``VGG``; the defaults (3.8 k parameters at 10 classes) train on 16 px digits in under a second."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return VGG(widths, num_classes, in_channels, pool)
@@ -206,7 +206,7 @@ class VisionTransformer(nn.Module):
 
 def tiny_vit(image_size: int = 32, patch_size: int = 8, num_layers: int = 2, num_classes: int = 10,
              in_channels: int = 3, hidden_dim: int = 32, seed: int = 0) -> VisionTransformer:
-    """A seeded small :class:`VisionTransformer` (2 heads, MLP width 2 × ``hidden_dim``)."""
+    """A seeded small ``VisionTransformer`` (2 heads, MLP width 2 × ``hidden_dim``)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return VisionTransformer(image_size, patch_size, num_layers, 2, hidden_dim, 2 * hidden_dim, num_classes,

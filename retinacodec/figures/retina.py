@@ -204,7 +204,7 @@ def plot_contribution_panel(modes: xr.Dataset, cell: int | None = None, frames: 
     -------
     matplotlib.figure.Figure or SubFigure
         Rows: rate (IRF insets above the marked frames), layer-1 and layer-2 rasters
-        (diverging, symmetric limits per layer at the 99.5th percentile of |contribution|),
+        (diverging, symmetric limits per layer at the 99.5th percentile of ``|contribution|``),
         loadings; a band on each marked frame; an ms scale bar.
     """
     missing = [v for v in ("rate", "contributions", "loadings") if v not in modes]
@@ -303,6 +303,16 @@ def plot_retina_figure(modes: xr.Dataset, irf: xr.Dataset | None = None, cluster
     -------
     matplotlib.figure.Figure
         180 mm wide; panels lettered B and C.
+
+    Examples
+    --------
+    >>> rec, truth = rc.load_sample()
+    >>> model = rc.load_sample_model()
+    >>> frames = np.flatnonzero(rec["block"].values == "test")[:100]
+    >>> modes = rc.decompose(model, rec, ["layer1", "layer2"], preset="cells", frames=frames, fit_frames=frames,
+    ...                      max_epochs=10, progress=False)
+    >>> fig = rc.figures.plot_retina_figure(modes)
+    >>> fig.savefig("retina_figure.png")
     """
     fig = plt.figure(figsize=(width_in(2), 7.0 if clusters is not None else 4.2), layout="constrained")
     subs = fig.subfigures(2, 1, height_ratios=[1.5, 1]) if clusters is not None else [fig]

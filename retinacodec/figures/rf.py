@@ -104,6 +104,15 @@ def plot_rf_mosaic(ellipses: xr.Dataset, frame_shape: tuple[int, int] | None = N
     -------
     matplotlib.figure.Figure
         One panel, 85 mm wide; a 200-µm-class scale bar; cell ids at the centres.
+
+    Examples
+    --------
+    >>> rec, truth = rc.simulate_retina(seed=0, train_seconds=60, test_seconds=2, n_repeats=2)
+    >>> parts = rc.rf.rank1(rc.rf.sta(rec)["sta"])
+    >>> ellipses = xr.merge([rc.rf.fit_ellipse(parts["spatial"], pixel_size_um=50),
+    ...                      rc.rf.polarity_and_latency(parts["spatial"], parts["temporal"])])
+    >>> fig = rc.figures.plot_rf_mosaic(ellipses, (20, 20), truth)
+    >>> fig.savefig("rf_mosaic.png")
     """
     for name in ("centre_y_um", "centre_x_um", "width_um", "height_um", "angle", "polarity"):
         if name not in ellipses:
@@ -171,6 +180,18 @@ def plot_rf_pairs(rfs: dict[str, xr.Dataset], cells: Sequence | None = None, pix
         180 mm wide; per estimate a map (RdBu_r, symmetric limits, red = ON: brightening at the
         centre raises the response) and a filter (time before the response); scale bars in µm
         and ms on the bottom row.
+
+    Examples
+    --------
+    The STA of a short simulated recording beside the sample model's mean IRF on it:
+
+    >>> rec, truth = rc.simulate_retina(seed=0, train_seconds=60, test_seconds=2, n_repeats=2)
+    >>> model = rc.load_sample_model()
+    >>> frames = np.flatnonzero(rec["block"].values == "test")[:10]
+    >>> irf = rc.rf.instantaneous_rf(model, rec, frames)["irf"]
+    >>> rfs = {"STA": rc.rf.rank1(rc.rf.sta(rec)["sta"]), "mean IRF": rc.rf.rank1(irf.mean("frame"))}
+    >>> fig = rc.figures.plot_rf_pairs(rfs, cells=[0, 3, 6], cell_types=truth["cell_type"])
+    >>> fig.savefig("sta_vs_irf.png")
     """
     if not rfs:
         raise ValueError("give at least one estimate, e.g. {'STA': rank1(sta)}.")
@@ -224,6 +245,18 @@ def plot_mode_irf_grid(combos: xr.Dataset, cells: Sequence | None = None, combin
         180 mm wide; each map zero-centred (RdBu_r, symmetric limits per map), the column title
         the mode set (``3+7``) and how often it occurs, an empty panel where the cell
         never fires above the rate threshold during that set; a µm scale bar.
+
+    Examples
+    --------
+    >>> rec, truth = rc.load_sample()
+    >>> model = rc.load_sample_model()
+    >>> frames = np.flatnonzero(rec["block"].values == "test")[:30]
+    >>> irf = rc.rf.instantaneous_rf(model, rec, frames, rank1=True)
+    >>> rng = np.random.default_rng(0)
+    >>> loadings = xr.DataArray(rng.random((30, 3)) * (rng.random((30, 3)) < 0.4), dims=("frame", "mode"),
+    ...                         coords={"frame": frames, "mode": [0, 1, 2]})
+    >>> fig = rc.figures.plot_mode_irf_grid(rc.rf.mode_combination_irfs(loadings, irf), cells=[0, 6])
+    >>> fig.savefig("irf_per_mode.png")
     """
     if kind not in ("mean", "example"):
         raise ValueError(f"kind must be 'mean' or 'example'; got {kind!r}.")

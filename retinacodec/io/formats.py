@@ -30,7 +30,7 @@ FORMATS = ("nwb", "tdr", "openretina")
 
 
 def recording_format(path: str | os.PathLike) -> str:
-    """The layout of a recording file or folder: one of :data:`FORMATS`.
+    """The layout of a recording file or folder: one of :data:`~retinacodec.io.formats.FORMATS`.
 
     Raises
     ------

@@ -138,6 +138,17 @@ def read_nwb(
     RecordingWarning
         Dropped frames (an interval over 1.5 times the median), spikes outside the
         stimulus period, units not observed throughout, unknown pixel size.
+
+    Examples
+    --------
+    >>> nwb, _ = rc.sample.sample_paths()
+    >>> rec = rc.read_nwb(nwb)
+    >>> dict(rec.sizes)
+    {'frame': 125500, 'y': 20, 'x': 20, 'cell': 9}
+    >>> rec.attrs["frame_rate_hz"], rec.attrs["pixel_size_um"]
+    (100.0, 50.0)
+    >>> sorted(set(rec["block"].values.tolist()))
+    ['other', 'test', 'train']
     """
     return _read_nwb(Path(path), dict(stimulus=stimulus, intervals=intervals, test_block=test_block,
                                       block_column=block_column, repeat_column=repeat_column,

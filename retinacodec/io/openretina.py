@@ -95,6 +95,23 @@ def read_openretina(
     RecordingError
         The folder or file is not in this layout or is inconsistent; the message says what
         and how to fix it.
+
+    Examples
+    --------
+    A folder in openretina's HDF5 layout (movies in ``stimuli/``, one file of responses per session):
+
+    >>> import h5py
+    >>> from pathlib import Path
+    >>> rng = np.random.default_rng(0)
+    >>> Path("openretina/stimuli").mkdir(parents=True)
+    >>> for name, n in (("train_0", 200), ("repeat_0", 50)):
+    ...     np.save(f"openretina/stimuli/{name}.npy", rng.normal(size=(1, n, 8, 8)).astype(np.float32))
+    >>> with h5py.File("openretina/session_0.hdf5", "w") as f:
+    ...     f["responses_train_0"] = rng.poisson(1.0, (3, 200)).astype(np.float32)
+    ...     f["responses_repeat_0"] = rng.poisson(1.0, (3, 50)).astype(np.float32)
+    >>> rec = rc.io.read_openretina("openretina", frame_rate_hz=30, test_stimuli=["repeat_0"], pixel_size_um=50)
+    >>> dict(rec.sizes)
+    {'frame': 250, 'y': 8, 'x': 8, 'cell': 3}
     """
     if not frame_rate_hz or frame_rate_hz <= 0:
         raise RecordingError(f"frame_rate_hz must be > 0; got {frame_rate_hz}.")

@@ -81,6 +81,24 @@ def read_tdr(
         ``path`` does not exist.
     RecordingError
         The file is not in this layout or is inconsistent; the message names the dataset.
+
+    Examples
+    --------
+    A file in torch-deep-retina's layout (``train`` and ``test`` groups, each with the stimulus, the
+    frame times and the responses; the test block's repeats per cell):
+
+    >>> import h5py
+    >>> rng = np.random.default_rng(0)
+    >>> with h5py.File("naturalscene.h5", "w") as f:
+    ...     for group, n in (("train", 300), ("test", 50)):
+    ...         f[f"{group}/stimulus"] = rng.integers(0, 256, (n, 8, 8), dtype=np.uint8)
+    ...         f[f"{group}/time"] = 0.01 * np.arange(n)
+    ...         f[f"{group}/response/binned"] = rng.poisson(0.5, (2, n)).astype(float)
+    ...     for cell in ("cell01", "cell02"):
+    ...         f[f"test/repeats/{cell}"] = rng.poisson(0.5, (3, 50)).astype(float)
+    >>> rec = rc.io.read_tdr("naturalscene.h5", pixel_size_um=50)
+    >>> dict(rec.sizes), round(rec.attrs["frame_rate_hz"], 6)
+    ({'frame': 450, 'y': 8, 'x': 8, 'cell': 2}, 100.0)
     """
     path = Path(path)
     if not path.is_file():

@@ -113,6 +113,14 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> B
     BNCNN
         In eval mode, with ``normalization`` (:class:`Normalization`) and ``metadata``
         (provenance, frame rate, fit log) attributes.
+
+    Examples
+    --------
+    >>> model = rc.load_model(rc.sample.sample_model_path())
+    >>> model.config.n_cells, model.training
+    (9, False)
+    >>> model.metadata["session_id"] == rc.load_sample()[0].attrs["session_id"]
+    True
     """
     obj = read_checkpoint(path)
     try:

@@ -130,6 +130,16 @@ def evaluate(model: BNCNN, recording: xr.Dataset, truth: xr.Dataset | None = Non
     ValueError
         If the model does not fit the recording (frame size, cells, history), or the
         recording has no repeats and the model's held-out frames are not in it.
+
+    Examples
+    --------
+    >>> rec, truth = rc.load_sample()
+    >>> model = rc.load_sample_model()
+    >>> scores = rc.evaluate(model, rec, truth)
+    >>> list(scores.data_vars)
+    ['r', 'feve', 'reliability', 'mean_rate_hz', 'r_truth']
+    >>> print(f"median r with the true rate: {scores.attrs['median_r_truth']:.2f}")
+    median r with the true rate: 0.9...
     """
     history = model.config.history
     rate_hz = float(recording.attrs["frame_rate_hz"])

@@ -158,6 +158,30 @@ def load_tdr_model(
     ------
     CheckpointError
         Not a torch-deep-retina BNCNN checkpoint, or no normalisation statistics.
+
+    Examples
+    --------
+    A checkpoint as torch-deep-retina writes it (random weights here, for 40 frames of 20 × 20 pixels
+    and 2 cells):
+
+    >>> import torch
+    >>> def bn(n):
+    ...     return {"weight": torch.ones(n), "bias": torch.zeros(n), "running_mean": torch.zeros(n),
+    ...             "running_var": torch.ones(n), "num_batches_tracked": torch.tensor(1)}
+    >>> sd = {"sequential.0.weight": 0.01 * torch.randn(8, 40, 9, 9), "sequential.0.bias": torch.zeros(8),
+    ...       "sequential.6.weight": 0.1 * torch.randn(8, 8, 7, 7), "sequential.6.bias": torch.zeros(8),
+    ...       "sequential.11.weight": 0.01 * torch.randn(2, 8 * 6 * 6)}
+    >>> for i, n in ((2, 8 * 12 * 12), (8, 8 * 6 * 6), (12, 2)):
+    ...     sd.update({f"sequential.{i}.{k}": v for k, v in bn(n).items()})
+    >>> torch.save({"model_type": "BNCNN", "model_state_dict": sd,
+    ...             "model_hyps": {"n_units": 2, "chans": [8, 8], "img_shape": (40, 20, 20), "ksizes": [9, 7],
+    ...                            "noise": 0.05, "bn_moment": 0.01, "linear_bias": None, "softplus": True},
+    ...             "norm_stats": {"mean": 127.5, "std": 40.0}}, "tdr.pt")
+    >>> model = rc.model.load_tdr_model("tdr.pt")
+    >>> model.config.kernel_sizes, model.config.batchnorm
+    ((9, 7), 'unit')
+    >>> model(torch.zeros(1, 40, 20, 20)).shape
+    torch.Size([1, 2])
     """
     path = Path(path)
     obj = _read(path)

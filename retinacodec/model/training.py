@@ -316,6 +316,15 @@ def fit(
     ValueError
         If ``epochs < 1``, the architecture does not fit the recording, the training block
         is too short, or ``resume`` finds a checkpoint of another architecture or recording.
+
+    Examples
+    --------
+    A short fit of a short simulated recording (a real fit runs until early stopping):
+
+    >>> rec, truth = rc.simulate_retina(seed=0, train_seconds=20, test_seconds=2, n_repeats=2)
+    >>> model = rc.fit(rec, preset="sample", epochs=1, progress=False)
+    >>> model.config.n_cells, len(model.metadata["fit_log"])
+    (9, 1)
     """
     validate_recording(recording)
     options = options or FitOptions()

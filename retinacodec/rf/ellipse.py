@@ -69,6 +69,17 @@ def fit_ellipse(spatial: xr.DataArray, pixel_size_um: float | None = None, sigma
         lengths of the major and minor axes of the ``sigma``-σ contour (``2·sigma·σ``);
         ``amplitude`` and ``offset`` of the Gaussian (the map's units); ``fit_r2``, the
         share of the map's variance the fit explains. NaN where a map is constant or not finite.
+
+    Examples
+    --------
+    >>> rec, truth = rc.load_sample()
+    >>> model = rc.load_sample_model()
+    >>> frames = np.flatnonzero(rec["block"].values == "test")[:10]
+    >>> irf = rc.rf.instantaneous_rf(model, rec, frames, rank1=True)
+    >>> ellipses = rc.rf.fit_ellipse(irf["spatial"].mean("frame"), pixel_size_um=50)
+    >>> sorted(ellipses.data_vars)
+    ['amplitude', 'angle', 'centre_x', 'centre_x_um', 'centre_y', 'centre_y_um', 'fit_r2', 'height_um',
+     'offset', 'sigma_major', 'sigma_major_um', 'sigma_minor', 'sigma_minor_um', 'width_um']
     """
     if not isinstance(spatial, xr.DataArray) or "y" not in spatial.dims or "x" not in spatial.dims:
         raise ValueError("fit_ellipse takes an xarray.DataArray with dims (..., y, x), e.g. rank1(rf)['spatial'].")

@@ -57,7 +57,7 @@ def _cell_indices(recording: xr.Dataset, cells: object) -> list[int]:
 
 
 def _crop_origins(grad: np.ndarray, crop: int, shape: tuple[int, int]) -> np.ndarray:
-    """Top-left pixel of each cell's ``crop × crop`` window, centred on its peak |IRF|, inside the frame.
+    """Top-left pixel of each cell's ``crop × crop`` window, centred on its peak ``|IRF|``, inside the frame.
 
     Parameters
     ----------
@@ -153,7 +153,7 @@ def instantaneous_rf(
         Path steps for integrated gradients.
     crop : int, optional
         Keep only a ``crop × crop`` window per cell (the official display uses 20), placed
-        once per cell around the peak of its |IRF| summed over the first chunk's frames and
+        once per cell around the peak of its ``|IRF|`` summed over the first chunk's frames and
         lags, and kept inside the frame.
     rank1 : bool
         Keep only the rank-1 components of each IRF (:func:`retinacodec.rf.rank1`).
@@ -177,6 +177,20 @@ def instantaneous_rf(
         ``rate (frame, cell)``, the model's rate (spikes/frame); for integrated gradients
         ``completeness_error (frame, cell)``. Attributes record the parameters,
         ``frame_rate_hz`` and ``pixel_size_um``. With ``out``, the path of the written file.
+
+    Examples
+    --------
+    The model's local linear filter of every cell at 10 test frames, and its rank-1 parts:
+
+    >>> rec, truth = rc.load_sample()
+    >>> model = rc.load_sample_model()
+    >>> frames = np.flatnonzero(rec["block"].values == "test")[:10]
+    >>> irf = rc.rf.instantaneous_rf(model, rec, frames)
+    >>> irf["irf"].dims, irf["irf"].shape
+    (('frame', 'cell', 'lag', 'y', 'x'), (10, 9, 40, 20, 20))
+    >>> small = rc.rf.instantaneous_rf(model, rec, frames, rank1=True)
+    >>> sorted(small.data_vars)
+    ['explained', 'rate', 'singular_value', 'spatial', 'temporal']
     """
     validate_recording(recording)
     if method not in METHODS:

@@ -85,6 +85,16 @@ def rank1(rf: xr.DataArray) -> xr.Dataset:
     ------
     ValueError
         If ``rf`` lacks a ``lag``, ``y`` or ``x`` dim.
+
+    Examples
+    --------
+    >>> rec, truth = rc.load_sample()
+    >>> model = rc.load_sample_model()
+    >>> frames = np.flatnonzero(rec["block"].values == "test")[:10]
+    >>> irf = rc.rf.instantaneous_rf(model, rec, frames)["irf"]
+    >>> parts = rc.rf.rank1(irf.mean("frame"))
+    >>> parts["spatial"].dims, parts["temporal"].dims
+    (('cell', 'y', 'x'), ('cell', 'lag'))
     """
     if not isinstance(rf, xr.DataArray):
         raise ValueError(f"rank1 takes an xarray.DataArray with dims (..., lag, y, x); got {type(rf).__name__}.")

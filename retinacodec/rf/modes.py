@@ -161,6 +161,24 @@ def mode_combination_irfs(
         frames that qualify, and ``mean_spatial``/``mean_temporal`` ``(combination, cell, ...)``:
         the rank-1 components of the IRF averaged over all of them. Coordinate ``label
         (combination)``, e.g. ``"3+7"`` (mode coordinate values).
+
+    Examples
+    --------
+    IRFs grouped by the set of modes active at each frame (here made-up loadings of three modes;
+    :func:`retinacodec.decompose` gives real ones):
+
+    >>> rec, truth = rc.load_sample()
+    >>> model = rc.load_sample_model()
+    >>> frames = np.flatnonzero(rec["block"].values == "test")[:30]
+    >>> irf = rc.rf.instantaneous_rf(model, rec, frames, rank1=True)
+    >>> rng = np.random.default_rng(0)
+    >>> loadings = xr.DataArray(rng.random((30, 3)) * (rng.random((30, 3)) < 0.4), dims=("frame", "mode"),
+    ...                         coords={"frame": frames, "mode": [0, 1, 2]})
+    >>> combos = rc.rf.mode_combination_irfs(loadings, irf)
+    >>> combos["label"].values.tolist()[:3]
+    ['2', '0', '1+2']
+    >>> combos["spatial"].dims
+    ('combination', 'cell', 'example', 'y', 'x')
     """
     if "rate" not in rf or "frame_rate_hz" not in rf.attrs:
         raise ValueError("rf must be a result of instantaneous_rf (with 'rate' and the 'frame_rate_hz' attribute).")
@@ -278,7 +296,7 @@ def mode_map(
     """The mode-restricted receptive field of one cell: bscope's ``generate_mode_map``.
 
     For each frame and each hidden unit u of the layers the atom covers: its contribution
-    c_u to the cell's rate (normalised by the largest |c| of the frame), times the atom's
+    c_u to the cell's rate (normalised by the largest ``|c|`` of the frame), times the atom's
     weight on u (by u's channel and, for sign-split atoms, the sign of c_u), times u's input
     gradient divided by its norm; summed over units. Only units with a non-zero product are
     differentiated.

@@ -100,6 +100,17 @@ def sta(
         ``g = STA · window`` in each bin (z²); ``rate (cell, bin)``, the mean firing rate there
         (Hz); ``bin_frames (cell, bin)``. A cell without spikes gets an all-zero STA. Attributes:
         the parameters, ``frame_rate_hz``, ``pixel_size_um`` and the normalisation.
+
+    Examples
+    --------
+    >>> rec, truth = rc.simulate_retina(seed=0, train_seconds=60, test_seconds=2, n_repeats=2)
+    >>> result = rc.rf.sta(rec)
+    >>> result["sta"].dims
+    ('cell', 'lag', 'y', 'x')
+    >>> parts = rc.rf.rank1(result["sta"])
+    >>> ellipses = rc.rf.fit_ellipse(parts["spatial"], pixel_size_um=50)
+    >>> int(ellipses["centre_y"].sel(cell=0).round()), int(truth["position_y"].sel(cell=0).round())  # vs the truth
+    (13, 14)
     """
     validate_recording(recording)
     if int(history) < 1 or int(chunk_size) < 1 or int(n_bins) < 2:
@@ -168,7 +179,7 @@ def sta(
 
 
 def sta_centres(filters: xr.DataArray) -> np.ndarray:
-    """Pixel of the largest |STA| at each cell's strongest lag.
+    """Pixel of the largest ``|STA|`` at each cell's strongest lag.
 
     Parameters
     ----------
@@ -204,7 +215,7 @@ def rf_centres(recording: xr.Dataset, history: int = 40) -> list[tuple[float, fl
     Returns
     -------
     list of (float, float)
-        ``(y, x)`` in pixels of the pixel with the largest |STA| at its strongest lag, one
+        ``(y, x)`` in pixels of the pixel with the largest ``|STA|`` at its strongest lag, one
         per cell (the frame's centre for a cell without spikes).
     """
     filters = sta(recording, history, nonlinearity=False)["sta"]

@@ -247,7 +247,7 @@ class ContrastAdaptation:
 
 @dataclass
 class RetinaCircuit:
-    """Parameters of a simulated retina; :meth:`respond` runs a stimulus through it.
+    """Parameters of a simulated retina; :meth:`~retinacodec.sim.RetinaCircuit.respond` runs a stimulus through it.
 
     Per-cell parameters are arrays of shape (n_cells,). Create one with :meth:`random`.
 
@@ -463,8 +463,8 @@ class RetinaCircuit:
                   resonance: bool = True, adaptation: bool = True, **params: float) -> RetinaCircuit:
         """A random circuit with the published mechanisms of retinal phenomena switched on.
 
-        :class:`OmittedStimulusResonance` (the omitted stimulus response) and
-        :class:`ContrastAdaptation` with their default parameters, calibrated on white noise
+        ``OmittedStimulusResonance`` (the omitted stimulus response) and
+        ``ContrastAdaptation`` with their default parameters, calibrated on white noise
         like :meth:`random`.
 
         Parameters
@@ -648,7 +648,7 @@ class RetinaCircuit:
             Dims ``frame`` and ``cell``. Per frame and cell: ``on_drive`` and ``off_drive``
             (weighted ON/OFF bipolar input), ``amacrine`` (weighted inhibition, >= 0),
             ``generator`` (``on_drive + off_drive - amacrine``, plus ``resonant``, the weighted
-            resonant terminals, when :class:`OmittedStimulusResonance` is on) and ``rate`` (Hz). Per cell:
+            resonant terminals, when ``OmittedStimulusResonance`` is on) and ``rate`` (Hz). Per cell:
             ``cell_type``, ``position_y``, ``position_x``, ``rf_sigma`` (pixels), ``w_on``,
             ``w_off``, ``w_amacrine``, ``threshold``, ``rate_scale_hz``.
         """

@@ -136,6 +136,14 @@ def simulate_retina(
         in generator units, ``rate`` (frame, cell) in Hz, and per cell ``cell_type``
         (``"ON"``, ``"OFF"``, ``"ON-OFF"``), ``position_y``, ``position_x``, ``rf_sigma``
         (pixels) and the circuit weights.
+
+    Examples
+    --------
+    >>> rec, truth = rc.simulate_retina(seed=0, train_seconds=20, test_seconds=2, n_repeats=2)
+    >>> dict(rec.sizes)
+    {...'cell': 9}
+    >>> truth["cell_type"].values.tolist()
+    ['ON', 'ON', 'ON', 'OFF', 'OFF', 'OFF', 'ON-OFF', 'ON-OFF', 'ON-OFF']
     """
     if stimulus not in STIMULI:
         raise ValueError(f"stimulus must be one of {STIMULI}; got {stimulus!r}.")

@@ -17,7 +17,7 @@ code gate                        ``codes * (codes >= threshold)``,      ``thresh
 dictionary                       ``Dictionary``: no bias, xavier        the same
                                  uniform, ReLU'd when non-negative
 dictionary size                  ``N_DICT_MULTIPLIER = 10`` × d         ``expansion=None`` → 10
-loss                             MSE + ``MODE_L1`` · mean |atoms|,      ``l1=1e-4`` (a mean)
+loss                             MSE + ``MODE_L1`` · mean abs(atoms),   ``l1=1e-4`` (a mean)
                                  ``MODE_L1 = 1e-4``
 optimiser                        Adam, ``LEARNING_RATE = 1e-5``         ``lr=1e-5``
 schedule                         StepLR(step_size=25, gamma=0.98)       ``step_lr=(25, 0.98)``
