@@ -27,6 +27,7 @@ from retinacodec.attribution.recording import _append
 from retinacodec.device import resolve_device
 from retinacodec.model.frames import default_frames
 from retinacodec.recording import validate_recording
+from retinacodec.rf.coords import with_um_coords, with_units
 from retinacodec.rf.gradients import METHODS, InputGradients
 from retinacodec.rf.lowrank import rank1_arrays
 from retinacodec.rf.stimulus import lag_coordinate, window_batch
@@ -226,11 +227,15 @@ def instantaneous_rf(
             ds = _chunk_dataset(g, rate[:, idx].cpu().numpy(), start[:, idx].cpu().numpy(), chunk, time[chunk],
                                 cell_ids, lag, origins, crop, rank1,
                                 x if method == "integrated_gradients" else None)
+            ds = with_um_coords(ds, attrs["pixel_size_um"])
             ds.attrs.update(attrs)
             for name in ("irf", "spatial", "temporal"):
                 if name in ds:
                     ds[name].attrs.update(units=attrs["units"], pixel_size_um=attrs["pixel_size_um"],
                                           frame_rate_hz=attrs["frame_rate_hz"])
+            with_units(ds, {"rate": "spikes/frame", "singular_value": attrs["units"], "explained": "1",
+                            "completeness_error": "spikes/frame", "time": "s", "y_origin": "pixel",
+                            "x_origin": "pixel"})
             if tmp is None:
                 parts.append(ds)
             elif s == 0:

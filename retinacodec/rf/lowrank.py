@@ -117,6 +117,8 @@ def rank1(rf: xr.DataArray) -> xr.Dataset:
     )
     for name in ("spatial", "temporal"):
         ds[name].attrs.update(rf.attrs)  # units, pixel size, frame rate travel with each map
-    ds["explained"].attrs["long_name"] = "fraction of variance in the rank-1 part"
+    ds["explained"].attrs.update(long_name="fraction of variance in the rank-1 part", units="1")
+    if "units" in rf.attrs:
+        ds["singular_value"].attrs["units"] = rf.attrs["units"]
     ds.attrs["decomposition"] = "rank-1 SVD of the mean-subtracted filter, sign as bscope lowranksta"
     return ds

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from retinacodec.model.windows import Normalization, valid_targets
 from retinacodec.recording import block_frames, validate_recording
+from retinacodec.rf.coords import with_um_coords, with_units
 from retinacodec.rf.stimulus import lag_coordinate, streamed_normalization
 
 __all__ = ["rf_centres", "sta", "sta_centres"]
@@ -104,7 +105,8 @@ def sta(
         ``n_spikes (cell)``. With ``nonlinearity``: ``generator (cell, bin)``, the mean of
         ``g = STA · window`` in each bin (z²); ``rate (cell, bin)``, the mean firing rate there
         (Hz); ``bin_frames (cell, bin)``. A cell without spikes gets an all-zero STA. Attributes:
-        the parameters, ``frame_rate_hz``, ``pixel_size_um`` and the normalisation.
+        the parameters, ``frame_rate_hz``, ``pixel_size_um`` and the normalisation. Coordinates
+        ``y_um``/``x_um`` (µm) beside the pixel indices; every variable has a ``units`` attribute.
     """
     validate_recording(recording)
     if int(history) < 1 or int(chunk_size) < 1 or int(n_bins) < 2:
@@ -170,6 +172,8 @@ def sta(
         ds["rate"].attrs["units"] = "Hz"
     ds["sta"].attrs.update(units="z-scored stimulus", long_name="spike-triggered average", frame_rate_hz=rate_hz,
                            pixel_size_um=float(recording.attrs["pixel_size_um"]))
+    ds = with_units(with_um_coords(ds, float(recording.attrs["pixel_size_um"])),
+                    {"n_spikes": "spikes", "generator": "z^2", "bin_frames": "frames"})
     ds.attrs.update(
         history=history, block=block, n_windows=int(targets.size), frame_rate_hz=rate_hz,
         pixel_size_um=float(recording.attrs["pixel_size_um"]), normalization_mean=norm.mean,

@@ -269,8 +269,8 @@ def simulate_run_freeze(
                                    seed=int(rng_circuit.integers(2**31)), calibration="full_field")
     levels = np.array([-1.0, 1.0], dtype=np.float32)
     frozen = rng_noise.choice(levels, freeze_frames)
-    trials = [np.r_[rng_noise.choice(levels, run_frames), frozen if repeats else rng_noise.choice(levels, freeze_frames)]
-              for _ in range(n_trials)]
+    trials = [np.r_[rng_noise.choice(levels, run_frames),
+                    frozen if repeats else rng_noise.choice(levels, freeze_frames)] for _ in range(n_trials)]
     values = np.concatenate(trials).astype(np.float32)
     n = values.size
     held = np.ones(n, dtype=np.int64)  # refreshes each frame stays on screen
