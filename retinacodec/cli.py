@@ -507,20 +507,44 @@ def cmd_rf(args: argparse.Namespace) -> int:
     from retinacodec.atomic import atomic_path
     from retinacodec.rf import instantaneous_rf, sta
 
+    nwb_out = Path(args.nwb_out) if args.nwb_out else None
+    if nwb_out is not None and nwb_out.exists() and not args.overwrite and nwb_out.resolve() != Path(
+            args.recording).resolve():
+        raise FileExistsError(f"{nwb_out} already exists; pass --overwrite to replace it.")
     model = _load(args.model, device=args.device)
     rec = _read(args.recording, args.stimulus)
     frames = _frames(args, model, rec)
     with atomic_path(args.out) as tmp:
         instantaneous_rf(model, rec, frames, args.cells, method=args.method, steps=args.steps, crop=args.irf_crop,
                          rank1=not args.full, max_memory_gb=args.max_memory_gb, out=tmp, device=args.device)
-        if not args.no_sta:
+        filters = None
+        if not args.no_sta or args.nwb_out:
             filters = sta(rec, model.config.history, block=args.sta_block)
+        if not args.no_sta:
             filters.to_netcdf(tmp, mode="a", group="sta")
     with xr.open_dataset(args.out) as ds:
         what = "rank-1 IRFs" if "spatial" in ds else "IRFs"
         print(f"wrote {args.out}: {what} of {ds.sizes['cell']} cells at {ds.sizes['frame']} frames"
-              + ("" if args.no_sta else f", and the STA of the {args.sta_block} block (group 'sta')"))
+              + ("" if args.no_sta else f", and the STA of the {args.sta_block} block (group 'sta': "
+                                        "xr.open_dataset(path, group='sta'))"))
+    if args.nwb_out:
+        _write_rf_nwb(args, filters)
     return 0
+
+
+def _write_rf_nwb(args: argparse.Namespace, filters) -> None:  # noqa: ANN001
+    """--nwb-out: the STAs and their fits (rank-1 parts, polarity, latency; ellipses for spatial stimuli) into NWB."""
+    import xarray as xr
+
+    from retinacodec.io.nwb_rf import MODULE, write_rf_nwb
+    from retinacodec.rf import fit_ellipse, polarity_and_latency, rank1
+
+    parts = rank1(filters["sta"])
+    fits = xr.merge([parts, polarity_and_latency(parts["spatial"], parts["temporal"])])
+    if filters.sizes["y"] * filters.sizes["x"] > 1:  # a full-field stimulus has no ellipse
+        fits = xr.merge([fits, fit_ellipse(parts["spatial"], float(filters.attrs["pixel_size_um"]))])
+    out = write_rf_nwb(str(args.recording), args.nwb_out, filters, fits)
+    print(f"wrote {out}: processing module {MODULE!r}, table 'spike_triggered_average' (one row per unit)")
 
 
 def cmd_decompose(args: argparse.Namespace) -> int:
@@ -908,6 +932,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sta-block", choices=("train", "test", "other"), default="train",
                    help="frames the STA averages over")
     s.add_argument("--max-memory-gb", type=float, default=1.0, help="memory budget of one pass (GiB)")
+    s.add_argument("--nwb-out", metavar="FILE",
+                   help="also write the STAs and their fits into a copy of the recording's NWB file, processing "
+                        "module 'receptive_fields' (FILE may be the recording itself: replaced atomically)")
     _model_recording_args(s)
     s.set_defaults(func=cmd_rf)
 

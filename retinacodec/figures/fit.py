@@ -83,8 +83,9 @@ def plot_prediction(
         if len(values) != len(all_ids):
             raise ValueError(f"cell_types has {len(values)} entries for {len(all_ids)} cells; give one per cell.")
         types = dict(zip(all_ids, (str(v) for v in values), strict=True))
-    frame = predicted["frame"].values
-    chunks = np.split(np.arange(frame.size), np.flatnonzero(np.diff(frame) > 1) + 1)
+    frame, time = predicted["frame"].values, predicted["time"].values
+    jump = (np.diff(frame) > 1) & (np.diff(time) > 1.0)  # a pause of over 1 s: another chunk of the recording
+    chunks = np.split(np.arange(frame.size), np.flatnonzero(jump) + 1)
     if len(chunks) > 1:
         return _plot_chunks(predicted, recorded, scores, truth, ids, all_ids, types, chunks, seconds,
                             recorded_label)
@@ -111,12 +112,20 @@ def plot_prediction(
 def _draw_rows(axes: np.ndarray, ts: np.ndarray, shown: np.ndarray, predicted: xr.DataArray, recorded: xr.DataArray,
                truth: xr.DataArray | None, ids: list, types: dict | None, scores: xr.Dataset | None,
                recorded_label: str, label: bool = True) -> None:
-    """One column of traces: a row per cell over the frames ``shown`` (times ``ts``, s)."""
+    """One column of traces: a row per cell over the frames ``shown`` (times ``ts``, s); lines break at gaps."""
+    dt = np.diff(ts)
+    gaps = np.flatnonzero(dt > 1.5 * np.median(dt)) + 1 if ts.size > 2 else np.array([], dtype=int)
+
+    def broken(values: np.ndarray) -> np.ndarray:  # NaN at each gap in time, so no line joins across it
+        return np.insert(values.astype(float), gaps, np.nan)
+
+    tb = np.insert(ts, gaps, ts[gaps - 1] + np.median(dt) / 2) if gaps.size else ts
     for ax, cid in zip(axes, ids, strict=True):
-        ax.fill_between(ts, recorded.sel(cell=cid).values[shown], color=_RECORDED, lw=0, label=recorded_label)
+        ax.fill_between(tb, broken(recorded.sel(cell=cid).values[shown]), color=_RECORDED, lw=0,
+                        label=recorded_label)
         if truth is not None:
-            ax.plot(ts, truth.sel(cell=cid).values[shown], color=_TRUTH, lw=0.8, label="true rate")
-        ax.plot(ts, predicted.sel(cell=cid).values[shown], color=_MODEL, lw=0.8, label="model")
+            ax.plot(tb, broken(truth.sel(cell=cid).values[shown]), color=_TRUTH, lw=0.8, label="true rate")
+        ax.plot(tb, broken(predicted.sel(cell=cid).values[shown]), color=_MODEL, lw=0.8, label="model")
         if label:
             ax.set_ylabel(_panel_label(cid, types, scores), rotation=0, ha="right", va="center")
         ax.set_xlim(ts[0], ts[-1] if ts.size > 1 else ts[0] + 1)
@@ -143,7 +152,7 @@ def _plot_chunks(predicted: xr.DataArray, recorded: xr.DataArray, scores: xr.Dat
     shown_chunks = chunks[:max_chunks]
     t_all = predicted["time"].values
     fps = 1.0 / float(np.median(np.diff(t_all[chunks[0]]))) if chunks[0].size > 1 else 1.0
-    length = min(10.0, min(c.size for c in shown_chunks) / fps) if seconds is None else float(seconds)
+    length = min(10.0 if seconds is None else float(seconds), max(c.size for c in shown_chunks) / fps)
     fig, axes = plt.subplots(len(ids), len(shown_chunks), figsize=(width_in(2), 0.55 * len(ids) + 1.0),
                              sharey="row", squeeze=False, layout="constrained")
     frame = predicted["frame"].values
@@ -158,11 +167,11 @@ def _plot_chunks(predicted: xr.DataArray, recorded: xr.DataArray, scores: xr.Dat
                    label=j == 0)
         axes[0, j].set_title(f"frames {frame[idx[0]]}–{frame[idx[-1]]}", fontsize=6)
         spans.append(f"{frame[idx[0]]}–{frame[idx[-1]]}")
-    bar = round_length(length * 1000, 0.2)
+    bar = round_length(max(float(ts[-1] - ts[0]), 1e-3) * 1000, 0.2)  # of the last column's shown span
     scale_bar(axes[-1, -1], bar / 1000, f"{bar:g} ms", y=-0.12)
     what = f"{len(ids)} of {len(all_ids)} cells" if len(ids) < len(all_ids) else f"all {len(ids)} cells"
     more = f" (the first {len(shown_chunks)} shown)" if len(chunks) > len(shown_chunks) else ""
-    title = (f"Predicted vs recorded rate: {what}; {len(chunks)} separate held-out chunks{more}, the first "
-             f"{length:.1f} s of each in its own panel")
+    title = (f"Predicted vs recorded rate: {what}; {len(chunks)} separate held-out chunks{more},\n"
+             f"at most the first {length:.1f} s of each in its own panel")
     _finish(fig, axes, title, scores)
     return fig

@@ -193,7 +193,7 @@ def evaluate(model: BNCNN, recording: xr.Dataset, truth: xr.Dataset | None = Non
         )
         observed = None
         trial_mean = recording["spikes"].values[frames].astype(np.float64) * rate_hz
-        block = f"{rule} (single trial)"
+        block = f"{rule}, single trial"
     pred = predict(model, recording, frames).values
     r = pearson_per_cell(pred, trial_mean)
     n_cells = recording.sizes["cell"]
