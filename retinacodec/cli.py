@@ -536,7 +536,7 @@ def _write_rf_nwb(args: argparse.Namespace, filters) -> None:  # noqa: ANN001
     """--nwb-out: the STAs and their fits (rank-1 parts, polarity, latency; ellipses for spatial stimuli) into NWB."""
     import xarray as xr
 
-    from retinacodec.io.nwb_rf import MODULE, write_rf_nwb
+    from retinacodec.io.nwb_rf import MODULE, TABLE, write_rf_nwb
     from retinacodec.rf import fit_ellipse, polarity_and_latency, rank1
 
     parts = rank1(filters["sta"])
@@ -544,7 +544,7 @@ def _write_rf_nwb(args: argparse.Namespace, filters) -> None:  # noqa: ANN001
     if filters.sizes["y"] * filters.sizes["x"] > 1:  # a full-field stimulus has no ellipse
         fits = xr.merge([fits, fit_ellipse(parts["spatial"], float(filters.attrs["pixel_size_um"]))])
     out = write_rf_nwb(str(args.recording), args.nwb_out, filters, fits)
-    print(f"wrote {out}: processing module {MODULE!r}, table 'spike_triggered_average' (one row per unit)")
+    print(f"wrote {out}: processing module {MODULE!r}, table {TABLE!r} (one row per unit)")
 
 
 def cmd_decompose(args: argparse.Namespace) -> int:
@@ -933,8 +933,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frames the STA averages over")
     s.add_argument("--max-memory-gb", type=float, default=1.0, help="memory budget of one pass (GiB)")
     s.add_argument("--nwb-out", metavar="FILE",
-                   help="also write the STAs and their fits into a copy of the recording's NWB file, processing "
-                        "module 'receptive_fields' (FILE may be the recording itself: replaced atomically)")
+                   help="also write the STAs and their fits into a copy of the recording's NWB file, table "
+                        "'receptive_fields' of processing module 'ecephys' (FILE may be the recording itself: "
+                        "replaced atomically)")
     _model_recording_args(s)
     s.set_defaults(func=cmd_rf)
 

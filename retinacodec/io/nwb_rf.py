@@ -1,7 +1,8 @@
 """Write receptive fields back into an NWB file, for labs that keep everything in NWB.
 
-:func:`write_rf_nwb` copies the recording's NWB file and adds a processing module
-``receptive_fields`` holding one ``DynamicTable``, ``spike_triggered_average``, with a row per
+:func:`write_rf_nwb` copies the recording's NWB file and adds to its processing module
+``ecephys`` (the schema's name for extracellular data, so that nwbinspector has nothing to
+say; created when missing) one ``DynamicTable``, ``receptive_fields``, with a row per
 unit (row ids = the Units table's ids): the STA, its rank-1 spatial map and temporal filter,
 the lags, the spike count, and the fits (polarity, peak latency and, for spatial stimuli, the
 ellipse of a 2-D Gaussian fit in µm). The file is written to a temporary file and renamed.
@@ -20,10 +21,12 @@ from pynwb import NWBHDF5IO
 
 from retinacodec.atomic import atomic_path
 
-__all__ = ["MODULE", "write_rf_nwb"]
+__all__ = ["MODULE", "TABLE", "write_rf_nwb"]
 
-#: Name of the processing module written.
-MODULE = "receptive_fields"
+#: The processing module written to (one of nwbinspector's schema module names).
+MODULE = "ecephys"
+#: The table written.
+TABLE = "receptive_fields"
 
 _DESCRIPTIONS = {
     "sta": "spike-triggered average (cell, lag, y, x) in z-scored stimulus units, lags oldest first",
@@ -65,29 +68,31 @@ def write_rf_nwb(source: str | os.PathLike, out: str | os.PathLike, sta: xr.Data
     Raises
     ------
     ValueError
-        If the file already has a ``receptive_fields`` module, or its units are not the STA's cells.
+        If the file already has the table, or its units are not the STA's cells.
     """
     out = Path(out)
     with atomic_path(out) as tmp:
         shutil.copyfile(source, tmp)
         with NWBHDF5IO(str(tmp), "a") as io:
             nwbfile = io.read()
-            if MODULE in nwbfile.processing:
-                raise ValueError(f"{source} already has a processing module {MODULE!r}; write to another file "
-                                 "(--nwb-out) or remove it first.")
+            module = nwbfile.processing.get(MODULE)
+            if module is not None and TABLE in module.data_interfaces:
+                raise ValueError(f"{source} already has a table {TABLE!r} in processing module {MODULE!r}; write to "
+                                 "another file (--nwb-out) or remove it first.")
             ids = np.asarray(nwbfile.units.id[:]) if nwbfile.units is not None else np.array([])
             cells = sta["cell"].values
             if not np.isin(cells, ids).all():
                 raise ValueError(f"cells {cells[~np.isin(cells, ids)].tolist()} are not units of {source}; write the "
                                  "receptive fields into the recording they were computed from.")
-            module = nwbfile.create_processing_module(MODULE, "receptive fields of the sorted units (retinacodec rf)")
+            if module is None:
+                module = nwbfile.create_processing_module(MODULE, "processed extracellular data of the sorted units")
             module.add(_table(sta, fits))
             io.write(nwbfile)
     return out
 
 
 def _table(sta: xr.Dataset, fits: xr.Dataset) -> DynamicTable:
-    """The ``spike_triggered_average`` table: one row per cell, ids = unit ids."""
+    """The ``receptive_fields`` table: one row per cell, ids = unit ids."""
     n = sta.sizes["cell"]
     columns = {
         "sta": sta["sta"].transpose("cell", "lag", "y", "x").values,
@@ -102,7 +107,7 @@ def _table(sta: xr.Dataset, fits: xr.Dataset) -> DynamicTable:
         if name in fits:
             columns[name] = fits[name].values
     data = [VectorData(name=k, description=_DESCRIPTIONS[k], data=np.asarray(v)) for k, v in columns.items()]
-    return DynamicTable(name="spike_triggered_average", id=[int(c) for c in sta["cell"].values], columns=data,
+    return DynamicTable(name=TABLE, id=[int(c) for c in sta["cell"].values], columns=data,
                         description=f"STA over the {sta.attrs.get('block', 'train')} block "
                                     f"({sta.attrs.get('n_windows', '?')} windows, {sta.attrs.get('history', '?')} "
                                     f"lags at {sta.attrs.get('frame_rate_hz', '?')} Hz), rank-1 parts and fits; "
