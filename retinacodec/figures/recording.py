@@ -14,6 +14,17 @@ __all__ = ["plot_recording"]
 _BLOCK_COLORS = {"train": OKABE_ITO[0], "test": OKABE_ITO[4], "other": "#bbbbbb"}
 
 
+def _time_axis(ax: plt.Axes, t_ms: np.ndarray, title: str) -> None:
+    """An excerpt's time axis: no ticks or bottom spine, an ms scale bar instead, and a title."""
+    ax.set_xlim(0, max(t_ms[-1], 1.0))
+    ax.set_xticks([])
+    for side in ("top", "right", "bottom"):
+        ax.spines[side].set_visible(False)
+    bar_ms = round_length(max(t_ms[-1], 1.0), 0.2)
+    scale_bar(ax, bar_ms, f"{bar_ms:g} ms")
+    ax.set_title(title)
+
+
 @journal
 def plot_recording(rec: xr.Dataset, seconds: float = 2.0, n_frames_shown: int = 4) -> Figure:
     """Summarise a Recording on one figure.
@@ -47,14 +58,8 @@ def plot_recording(rec: xr.Dataset, seconds: float = 2.0, n_frames_shown: int = 
         ax = fig.add_subplot(grid[0, :])
         t_ms = (rec["time"].values[:n_ex] - rec["time"].values[0]) * 1000
         ax.step(t_ms, stim[:n_ex, 0, 0], where="post", color="black", lw=0.6)
-        ax.set_xlim(0, max(t_ms[-1], 1.0))
         ax.set_ylabel(rec["stimulus"].attrs.get("units", "stimulus"))
-        ax.set_xticks([])
-        for side in ("top", "right", "bottom"):
-            ax.spines[side].set_visible(False)
-        bar_ms = round_length(max(t_ms[-1], 1.0), 0.2)
-        scale_bar(ax, bar_ms, f"{bar_ms:g} ms")
-        ax.set_title(f"full-field stimulus, first {n_ex / fps:.1f} s")
+        _time_axis(ax, t_ms, f"full-field stimulus, first {n_ex / fps:.1f} s")
         shown = []
     for i, f in enumerate(shown):
         ax = fig.add_subplot(grid[0, i])
@@ -76,13 +81,7 @@ def plot_recording(rec: xr.Dataset, seconds: float = 2.0, n_frames_shown: int = 
     ax.set_yticks(np.arange(1, spikes.shape[1] + 1))
     ax.set_yticklabels([str(c) for c in rec["cell"].values], fontsize=5 if spikes.shape[1] > 20 else 6)
     ax.set_ylabel("cell id")
-    ax.set_xlim(0, max(t_ms[-1], 1.0))
-    ax.set_xticks([])
-    for side in ("top", "right", "bottom"):
-        ax.spines[side].set_visible(False)
-    bar_ms = round_length(max(t_ms[-1], 1.0), 0.2)
-    scale_bar(ax, bar_ms, f"{bar_ms:g} ms")
-    ax.set_title(f"spikes, first {n_ex / fps:.1f} s")
+    _time_axis(ax, t_ms, f"spikes, first {n_ex / fps:.1f} s")
 
     half = max(1, max(n_frames_shown, 2) // 2)
     ax = fig.add_subplot(grid[2, :half])

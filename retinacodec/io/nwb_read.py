@@ -248,16 +248,8 @@ def unit_columns(path: str | os.PathLike) -> dict[str, str]:
 
     Scalar columns become ``cell`` coordinates of the Recording (named ``cell_<column>``);
     array columns (a stored STA, waveforms ...) are described by dtype and shape, and not read.
-
-    Parameters
-    ----------
-    path : str or path-like
-        The ``.nwb`` file.
-
-    Returns
-    -------
-    dict of str to str
-        See :func:`retinacodec.io.units.describe_unit_columns`.
+    ``path`` is the ``.nwb`` file; the result is :func:`retinacodec.io.units.describe_unit_columns`'s
+    (column name → one line).
     """
     io, nwbfile = _open(Path(path))
     with io:

@@ -106,12 +106,8 @@ def training_frames(recording: xr.Dataset, history: int, metadata: dict | None =
 
     Parameters
     ----------
-    recording : xarray.Dataset
-        A Recording.
-    history : int
-        Frames per window.
-    metadata : dict, optional
-        The model's ``metadata`` (its ``heldout_frames``).
+    recording, history, metadata
+        As :func:`choose_frames` (``metadata`` gives the model's ``heldout_frames``).
 
     Returns
     -------
