@@ -224,8 +224,8 @@ def _temporal_pairs(rfs: dict[str, xr.Dataset], cells: list, cell_types: xr.Data
     for i, cell in enumerate(cells):
         label = f"cell {cell}" + (f"\n{cell_types.sel(cell=cell).item()}" if cell_types is not None else "")
         axes[i, 0].set_ylabel(label, rotation=0, ha="right", va="center")
-    fig.suptitle("Rank-1 temporal filters of a full-field stimulus (no spatial map); time before the response, "
-                 "red: ON (largest lobe positive), blue: OFF")
+    fig.suptitle("Rank-1 temporal filters, full-field stimulus (no spatial map)\n"
+                 "time before the response; red ON (largest lobe positive), blue OFF")
     return fig
 
 
