@@ -91,8 +91,7 @@ def _frames(args: argparse.Namespace, model, rec) -> np.ndarray:  # noqa: ANN001
             raise ValueError(f"--frames START STOP needs 0 <= START < STOP; got {start} {stop}.")
         return np.arange(start, stop)
     frames, rule = choose_frames(rec, model.config.history, getattr(model, "metadata", None))
-    print(f"frames: {rule}, {frames.size} frames ({frames[0]}..{frames[-1]}); change with --frames START STOP",
-          file=sys.stderr)
+    print(f"frames: {rule}, {frames.size} frames ({frames[0]}..{frames[-1]}); change with --frames START STOP")
     return frames
 
 

@@ -59,7 +59,7 @@ def test_every_command_runs_with_no_options(fitted, capsys):
                "--out", str(out / "figs")) == 0
     text = capsys.readouterr()
     expected = "test repeat 0" if kind == "repeats" else "the test block (unrepeated chunks)"
-    assert f"frames: {expected}" in text.err
+    assert f"frames: {expected}" in text.out
     figures = {p.stem for p in (out / "figs").glob("*.png")}
     assert {"recording", "retina_figure", "mode_atoms"} <= figures
     with xr.open_dataset(out / "rf.nc") as irf, xr.open_dataset(out / "c.nc") as c:
