@@ -38,7 +38,7 @@ import torch
 import xarray as xr
 
 import retinacodec as rc
-from retinacodec.codec import analyses, decompose
+from retinacodec.codec import analyses
 from retinacodec.codec.decompose import seed_sweep
 from retinacodec.codec.interventions import ablate_each_mode
 from retinacodec.codec.stability import mode_stability

@@ -5,7 +5,7 @@ The main entry points::
     import retinacodec as rc
     rec, truth = rc.load_sample()          # or rc.read_nwb("my_recording.nwb")
     model = rc.fit(rec)                     # the Baccus-lab 3-layer CNN
-    scores = rc.evaluate(model, rec, truth)
+    scores = rc.evaluate(model, rec, truth, baseline=rc.fit_ln(rec))   # the CNN beside a classic LN model
 """
 
 from importlib.metadata import PackageNotFoundError
@@ -18,8 +18,9 @@ from retinacodec.codec.interventions import intervention_curves
 from retinacodec.io import read_nwb, stimulus_names, write_nwb
 from retinacodec.model import BNCNN, BNCNNConfig, evaluate, fit, load_model, predict, preset_config
 from retinacodec.recording import block_frames, make_recording, repeated_responses, validate_recording
+from retinacodec.rf.ln import fit_ln
 from retinacodec.sample import load_sample, load_sample_model
-from retinacodec.sim.simulate import simulate_retina
+from retinacodec.sim.simulate import simulate_retina, simulate_run_freeze
 
 try:  # one source: pyproject.toml's version, as installed
     __version__ = _version("retinacodec")
@@ -41,6 +42,7 @@ __all__ = [
     "evaluate",
     "figures",
     "fit",
+    "fit_ln",
     "intervention_curves",
     "interventions",
     "layer_contributions",
@@ -57,6 +59,7 @@ __all__ = [
     "sae",
     "save_modes",
     "simulate_retina",
+    "simulate_run_freeze",
     "stimulus_names",
     "validate_recording",
     "write_nwb",

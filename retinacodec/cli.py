@@ -68,9 +68,10 @@ def _read(path: str, stimulus: str | None = None):  # noqa: ANN202
         options.update(Preprocessing.from_json(model.metadata.get("preprocessing")))
     rec = read_nwb(str(path), stimulus=stimulus, **options)
     if model is not None:
-        from retinacodec.model.evaluation import check_compatible
+        from retinacodec.model.evaluation import check_compatible, check_provenance
 
         check_compatible(model, rec)
+        check_provenance(model, rec)
     return rec
 
 
@@ -88,6 +89,20 @@ def _load(path: str, device: str = "cpu"):  # noqa: ANN202
     return load_model(path, device=device)
 
 
+def _frames(args: argparse.Namespace, model, rec) -> np.ndarray:  # noqa: ANN001
+    """Response frames of --frames START STOP, else the shared default (printed with its rule)."""
+    from retinacodec.model.frames import choose_frames
+
+    if args.frames is not None:
+        start, stop = args.frames
+        if not 0 <= start < stop:
+            raise ValueError(f"--frames START STOP needs 0 <= START < STOP; got {start} {stop}.")
+        return np.arange(start, stop)
+    frames, rule = choose_frames(rec, model.config.history, getattr(model, "metadata", None))
+    print(f"frames: {rule}, {frames.size} frames ({frames[0]}..{frames[-1]}); change with --frames START STOP")
+    return frames
+
+
 def _truth_for(nwb: Path, rec, truth: str | None):  # noqa: ANN001, ANN202
     """The simulator's truth: ``truth`` if given, else ``<stem>_truth.nc`` beside the NWB file, else None.
 
@@ -102,7 +117,7 @@ def _truth_for(nwb: Path, rec, truth: str | None):  # noqa: ANN001, ANN202
     return load_truth(path, rec) if truth or path.exists() else None
 
 
-def summarize(rec, series: list[str], labelling=None) -> dict:  # noqa: ANN001
+def summarize(rec, series: list[str], labelling=None, units_columns: dict | None = None) -> dict:  # noqa: ANN001
     """A JSON-ready summary of a Recording (what ``info`` prints).
 
     Parameters
@@ -113,6 +128,9 @@ def summarize(rec, series: list[str], labelling=None) -> dict:  # noqa: ANN001
         Names of the stimulus series in the file it came from.
     labelling : retinacodec.io.blocks.Labelling, optional
         How the reader labelled the blocks (from :func:`retinacodec.io.inspect_nwb`).
+    units_columns : dict, optional
+        The Units table's columns under their names in the file (:func:`retinacodec.io.unit_columns`),
+        array columns included; default: the Recording's per-cell coordinates.
     """
     fps = float(rec.attrs["frame_rate_hz"])
     rep = rec["repeat"].values
@@ -120,9 +138,12 @@ def summarize(rec, series: list[str], labelling=None) -> dict:  # noqa: ANN001
     rates = rec["spikes"].values.mean(0) * fps
     repeat_ids = np.unique(rep[rep >= 0])
     lengths = [int((rep == r).sum()) for r in repeat_ids]
-    columns = {}
+    from retinacodec.io.units import coord_name
+
+    columns = dict(units_columns or {})
+    covered = {coord_name(c) for c in columns}  # the electrode's id and position come from elsewhere
     for name in rec.coords:
-        if rec[name].dims == ("cell",) and name != "cell":
+        if rec[name].dims == ("cell",) and name not in ("cell", *covered):
             values, counts = np.unique(rec[name].values.astype(str), return_counts=True)
             columns[name] = ({str(v): int(c) for v, c in zip(values, counts, strict=True)} if values.size <= 12
                              else f"{values.size} distinct values")
@@ -187,10 +208,10 @@ def _print_summary(s: dict) -> None:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from retinacodec.io import inspect_nwb, stimulus_names
+    from retinacodec.io import inspect_nwb, stimulus_names, unit_columns
 
     rec, labelling = inspect_nwb(str(args.recording), stimulus=args.stimulus, **args.recording.options)
-    s = summarize(rec, stimulus_names(str(args.recording)), labelling)
+    s = summarize(rec, stimulus_names(str(args.recording)), labelling, unit_columns(str(args.recording)))
     if args.json:
         print(json.dumps(_json_ready(s), indent=2))
     else:
@@ -277,7 +298,8 @@ def _json_ready(obj):  # noqa: ANN001, ANN202
 
 
 def _evaluation_table(scores) -> str:  # noqa: ANN001
-    cols = ["r", "feve", "reliability"] + (["r_truth"] if "r_truth" in scores else []) + ["mean_rate_hz"]
+    cols = (["r", "feve", "reliability"] + (["r_truth"] if "r_truth" in scores else [])
+            + [c for c in ("ln_r", "ln_feve", "ln_r_truth") if c in scores] + ["mean_rate_hz"])
     unreliable = set(scores.attrs.get("unreliable_cells", []))
     lines = ["cell  " + "  ".join(f"{c:>12}" for c in cols)]
     for i, cid in enumerate(scores["cell"].values):
@@ -286,16 +308,31 @@ def _evaluation_table(scores) -> str:  # noqa: ANN001
     med = ["median"] + [f"{_nanmedian(scores[c].values):>12.3f}" for c in cols]
     lines.append(f"{med[0]:<6}" + "  ".join(med[1:]))
     lines.append(f"evaluated on: {scores.attrs['block']}, {scores.attrs['n_frames']} frames")
+    if "ln_r" in scores:
+        better = int(np.sum(scores["r"].values > scores["ln_r"].values))
+        lines.append(f"ln_*: the classic LN model (STA filter + binned nonlinearity) on the same frames; the CNN's r "
+                     f"is higher for {better} of {scores.sizes['cell']} cells (median {scores.attrs['median_r']:.3f} "
+                     f"vs {scores.attrs['ln_median_r']:.3f})")
     if unreliable:
         lines.append("* reliability below 0.3 or FEVE above 1.1: the noise ceiling is poorly estimated, FEVE is not "
                      "meaningful (judge these cells by r)")
     return "\n".join(lines)
 
 
-def _evaluate_and_report(model, rec, truth, as_json: bool, figure: str | None) -> None:  # noqa: ANN001
+def _ln_baseline(model, rec):  # noqa: ANN001, ANN202
+    """The LN baseline fitted on the training frames the CNN learned from (never its held-out frames)."""
+    from retinacodec.model.frames import training_frames
+    from retinacodec.rf.ln import fit_ln
+
+    h = model.config.history
+    return fit_ln(rec, h, frames=training_frames(rec, h, getattr(model, "metadata", None)))
+
+
+def _evaluate_and_report(model, rec, truth, as_json: bool, figure: str | None,  # noqa: ANN001
+                         baseline: str | None = None) -> None:
     from retinacodec.model.evaluation import evaluate
 
-    scores = evaluate(model, rec, truth)
+    scores = evaluate(model, rec, truth, baseline=_ln_baseline(model, rec) if baseline == "ln" else None)
     if as_json:
         out = {k: scores[k].values.tolist() for k in scores.data_vars}
         out["cell"] = [int(c) for c in scores["cell"].values]
@@ -311,21 +348,24 @@ def _prediction_figure(model, rec, truth, scores, path: str) -> None:  # noqa: A
     """Predicted vs recorded traces: the trial mean of the test repeats, else single trials of held-out frames."""
     from retinacodec.figures import plot_prediction, save_figure
     from retinacodec.model.evaluation import predict
+    from retinacodec.model.frames import choose_frames
     from retinacodec.recording import repeated_responses
 
     fps = float(rec.attrs["frame_rate_hz"])
     h = model.config.history
+    seconds = None
     if np.any(rec["repeat"].values >= 0):
         recorded = repeated_responses(rec).mean("repeat").isel(frame=slice(h - 1, None)) * fps
         label = "recorded (trial mean)"
     else:
-        frames = np.asarray(model.metadata["heldout_frames"], dtype=np.int64)
+        frames, rule = choose_frames(rec, h, getattr(model, "metadata", None))
         recorded = rec["spikes"].sel(frame=frames).astype(np.float64) * fps
-        label = "recorded (single trial; no test repeats)"
+        label = f"recorded (single trial; {rule}, no test repeats)"
+        seconds = 10.0  # single trials of a long stretch squeezed into one page show nothing
     frames = recorded["frame"].values
     pred = predict(model, rec, frames)
     true_rate = pred.copy(data=truth["rate"].values[frames]) if truth is not None else None
-    save_figure(plot_prediction(pred, recorded.transpose("frame", "cell"), scores, true_rate,
+    save_figure(plot_prediction(pred, recorded.transpose("frame", "cell"), scores, true_rate, seconds=seconds,
                                 recorded_label=label), path)
     print(f"wrote {path}", file=sys.stderr)
 
@@ -334,7 +374,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     model = _load(args.model, device=args.device)
     rec = _read(args.recording, args.stimulus)
     truth = _truth_for(Path(args.recording), rec, args.truth)
-    _evaluate_and_report(model, rec, truth, args.json, args.figure)
+    _evaluate_and_report(model, rec, truth, args.json, args.figure, args.baseline)
     return 0
 
 
@@ -481,7 +521,8 @@ def cmd_contributions(args: argparse.Namespace) -> int:
     rec = _read(args.recording, args.stimulus)
     target = int(args.target) if args.target.lstrip("-").isdigit() else args.target
     out = contributions_for_recording(
-        model, rec, args.layers, out=args.out, chunk_size=args.chunk_size, target=target, method=args.method,
+        model, rec, args.layers, frames=_frames(args, model, rec), out=args.out, chunk_size=args.chunk_size,
+        target=target, method=args.method,
         steps=args.steps, rule=args.rule, reduce=args.reduce, split_sign=args.split_sign,
         max_memory_gb=args.max_memory_gb, kink_correction=not args.no_kink_correction,
         smooth_output=not args.no_smooth_output,
@@ -496,23 +537,44 @@ def cmd_rf(args: argparse.Namespace) -> int:
     from retinacodec.atomic import atomic_path
     from retinacodec.rf import instantaneous_rf, sta
 
+    nwb_out = Path(args.nwb_out) if args.nwb_out else None
+    if nwb_out is not None and nwb_out.exists() and not args.overwrite and nwb_out.resolve() != Path(
+            args.recording).resolve():
+        raise FileExistsError(f"{nwb_out} already exists; pass --overwrite to replace it.")
     model = _load(args.model, device=args.device)
     rec = _read(args.recording, args.stimulus)
-    frames = None
-    if args.frames is not None:
-        start, stop = args.frames
-        frames = np.arange(start, stop)
+    frames = _frames(args, model, rec)
     with atomic_path(args.out) as tmp:
         instantaneous_rf(model, rec, frames, args.cells, method=args.method, steps=args.steps, crop=args.irf_crop,
                          rank1=not args.full, max_memory_gb=args.max_memory_gb, out=tmp, device=args.device)
-        if not args.no_sta:
+        filters = None
+        if not args.no_sta or args.nwb_out:
             filters = sta(rec, model.config.history, block=args.sta_block)
+        if not args.no_sta:
             filters.to_netcdf(tmp, mode="a", group="sta")
     with xr.open_dataset(args.out) as ds:
         what = "rank-1 IRFs" if "spatial" in ds else "IRFs"
         print(f"wrote {args.out}: {what} of {ds.sizes['cell']} cells at {ds.sizes['frame']} frames"
-              + ("" if args.no_sta else f", and the STA of the {args.sta_block} block (group 'sta')"))
+              + ("" if args.no_sta else f", and the STA of the {args.sta_block} block (group 'sta': "
+                                        "xr.open_dataset(path, group='sta'))"))
+    if args.nwb_out:
+        _write_rf_nwb(args, filters)
     return 0
+
+
+def _write_rf_nwb(args: argparse.Namespace, filters) -> None:  # noqa: ANN001
+    """--nwb-out: the STAs and their fits (rank-1 parts, polarity, latency; ellipses for spatial stimuli) into NWB."""
+    import xarray as xr
+
+    from retinacodec.io.nwb_rf import MODULE, TABLE, write_rf_nwb
+    from retinacodec.rf import fit_ellipse, polarity_and_latency, rank1
+
+    parts = rank1(filters["sta"])
+    fits = xr.merge([parts, polarity_and_latency(parts["spatial"], parts["temporal"])])
+    if filters.sizes["y"] * filters.sizes["x"] > 1:  # a full-field stimulus has no ellipse
+        fits = xr.merge([fits, fit_ellipse(parts["spatial"], float(filters.attrs["pixel_size_um"]))])
+    out = write_rf_nwb(str(args.recording), args.nwb_out, filters, fits)
+    print(f"wrote {out}: processing module {MODULE!r}, table {TABLE!r} (one row per unit)")
 
 
 def cmd_decompose(args: argparse.Namespace) -> int:
@@ -718,6 +780,13 @@ def _convert_checkpoint(args: argparse.Namespace, src: Path, out: Path) -> int:
     return 0
 
 
+def _frames_flag(s: argparse.ArgumentParser) -> None:
+    """--frames START STOP, with the shared default's rule in its help."""
+    s.add_argument("--frames", type=int, nargs=2, metavar=("START", "STOP"), default=None,
+                   help="response frames START..STOP-1 (default: test repeat 0; else the unrepeated test block; else "
+                        "the model's held-out validation frames)")
+
+
 def _reader_args(s: argparse.ArgumentParser) -> None:
     """The flags of every command that reads a recording: the options of ``retinacodec.io.read_nwb``."""
     g = s.add_argument_group("reading the recording", "How the NWB file is read and its frames labelled; "
@@ -847,12 +916,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--figure", help="also save predicted vs recorded traces (.png/.svg/.pdf)")
     s.add_argument("--overwrite", action="store_true", help="replace --figure if it exists")
     s.add_argument("--json", action="store_true", help="print JSON (missing values as null) instead of a table")
+    s.add_argument("--baseline", choices=("ln",), default=None,
+                   help="also score a classic LN model (STA filter + binned nonlinearity, fitted on the CNN's "
+                        "training frames) on the same frames: columns ln_r (ln_feve, ln_r_truth), JSON ln_median_r")
     _model_recording_args(s)
     s.set_defaults(func=cmd_evaluate)
 
     s = parser("contributions", "contributions of hidden units to each cell, over the test frames",
                "Integrated-gradient contributions (conductance) of the units of hidden layers "
-               "to each cell's predicted rate, for every frame of test repeat 0; streamed "
+               "to each cell's predicted rate, for every held-out frame (test repeat 0 by default); streamed "
                "to a NetCDF file.")
     s.add_argument("--layers", nargs="+", default=["layer1", "layer2"], help="layer names")
     s.add_argument("--out", required=True, help="NetCDF file to write (.nc)")
@@ -869,6 +941,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="plain trapezoid rule: do not integrate downstream ReLU switching points exactly")
     s.add_argument("--reduce", choices=("space",), default=None, help="sum over space, keeping channels")
     s.add_argument("--split-sign", action="store_true", help="split each unit's contribution by sign first")
+    _frames_flag(s)
     s.add_argument("--chunk-size", type=int, default=256, help="frames per chunk")
     s.add_argument("--max-memory-gb", type=float, default=2.0, help="memory budget of one pass (GiB)")
     _model_recording_args(s)
@@ -881,8 +954,7 @@ def build_parser() -> argparse.ArgumentParser:
                "parts by default (the full IRFs of the sample are ~0.5 GB); streamed to a NetCDF file.")
     s.add_argument("--out", required=True, help="NetCDF file to write (.nc)")
     s.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
-    s.add_argument("--frames", type=int, nargs=2, metavar=("START", "STOP"), default=None,
-                   help="response frames START..STOP-1 (default: test repeat 0)")
+    _frames_flag(s)
     s.add_argument("--cells", type=int, nargs="+", default=None, help="cell ids (default: all)")
     s.add_argument("--method", choices=("gradient", "integrated_gradients"), default="gradient",
                    help="the local gradient, or integrated gradients from the mean-luminance window")
@@ -894,6 +966,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sta-block", choices=("train", "test", "other"), default="train",
                    help="frames the STA averages over")
     s.add_argument("--max-memory-gb", type=float, default=1.0, help="memory budget of one pass (GiB)")
+    s.add_argument("--nwb-out", metavar="FILE",
+                   help="also write the STAs and their fits into a copy of the recording's NWB file, table "
+                        "'receptive_fields' of processing module 'ecephys' (FILE may be the recording itself: "
+                        "replaced atomically)")
     _model_recording_args(s)
     s.set_defaults(func=cmd_rf)
 

@@ -30,6 +30,7 @@ Each step has a command-line equivalent, given in the text.
 """
 
 # %%
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -40,6 +41,8 @@ from pynwb.image import ImageSeries
 import retinacodec as rc
 from retinacodec.io import inspect_nwb
 from retinacodec.sim.simulate import simulate_run_freeze
+
+QUICK = os.environ.get("RETINACODEC_QUICK") == "1"  # the test suite runs a shorter fit
 
 # %% [markdown]
 # The experiment
@@ -143,23 +146,30 @@ assert (same["block"].values == rec["block"].values).all()
 # spans 533 ms.
 
 # %%
-model = rc.fit(rec, seed=0)
+model = rc.fit(rec, seed=0, epochs=5 if QUICK else 40)
 print(model.config.kernel_sizes, model.config.channels, model.config.history)
 print(f"{len(model.metadata['fit_log'])} epochs, best validation r "
       f"{max(e['val_r'] for e in model.metadata['fit_log']):.3f}")
 
 # %% [markdown]
-# Evaluate
-# --------
+# Evaluate, beside a classic LN model
+# -----------------------------------
 #
 # ``evaluate`` predicts the frozen stimulus and compares the prediction with the trial
 # average (``r``) and with the split-half noise ceiling (``feve``); with the simulator's truth
 # also with the true rate (``r_truth``).
+#
+# Does the CNN earn its complexity? ``rc.fit_ln`` fits the classic linear-nonlinear model
+# (pyret's recipe: the spike-triggered average as the filter, the mean rate in bins of the
+# filtered stimulus as the static nonlinearity) on the same training frames; passed as
+# ``baseline=``, it is scored on the same frames (``ln_r``, ``ln_feve``; on the command line
+# ``retinacodec evaluate model.pt lab_recording.nwb --baseline ln``).
 
 # %%
-scores = rc.evaluate(model, rec, truth)
-print(f"median r {scores.attrs['median_r']:.3f}, median FEVE {scores.attrs['median_feve']:.3f}, "
-      f"median r with the true rate {scores.attrs['median_r_truth']:.3f}")
+ln = rc.fit_ln(rec, history=model.config.history)
+scores = rc.evaluate(model, rec, truth, baseline=ln)
+print(f"median r {scores.attrs['median_r']:.3f} (LN model {scores.attrs['ln_median_r']:.3f}), median FEVE "
+      f"{scores.attrs['median_feve']:.3f}, median r with the true rate {scores.attrs['median_r_truth']:.3f}")
 scores.to_dataframe().round(3)
 
 # %% [markdown]
@@ -173,6 +183,51 @@ pred = rc.predict(model, rec, frames)
 recorded = reps.mean("repeat").sel(frame=frames) * rec.attrs["frame_rate_hz"]
 fig = rc.figures.plot_prediction(pred, recorded, scores, truth["rate"].sel(frame=frames), cells=[0, 3, 6])
 fig.savefig("prediction.png", dpi=80)
+
+# %% [markdown]
+# Receptive fields: temporal filters
+# ----------------------------------
+#
+# A full-field stimulus has no space, so a receptive field here is a **temporal filter**. The
+# recording's spike-triggered average (``rc.rf.sta``) and the model's instantaneous receptive
+# fields (``rc.rf.instantaneous_rf``, the gradient of the rate with respect to the stimulus
+# window at each frozen frame; ``retinacodec rf model.pt lab_recording.nwb --out rf.nc``)
+# are split into a spatial and a temporal part by ``rc.rf.rank1``. For one pixel the spatial
+# part is +1 and the temporal filter carries the polarity: an ON cell's filter has a
+# positive main lobe, an OFF cell's a negative one, in every frame. So the IRFs can be
+# averaged over frames and compared with the STA.
+
+# %%
+sta = rc.rf.sta(rec, model.config.history)
+irf = rc.rf.instantaneous_rf(model, rec, rank1=True)
+sta_parts = rc.rf.rank1(sta["sta"])
+mean_irf = irf[["spatial", "temporal"]].mean("frame").assign_attrs(irf.attrs)
+for cell in rec["cell"].values:
+    a = (sta_parts["temporal"] * sta_parts["spatial"].squeeze()).sel(cell=cell)
+    r = np.corrcoef(a, mean_irf["temporal"].sel(cell=cell))[0, 1]
+    print(f"cell {cell} ({rec['cell_type'].sel(cell=cell).item():>6}): mean IRF vs STA temporal filter r = {r:.2f}")
+fig = rc.figures.plot_rf_pairs({"STA": sta_parts, "mean IRF": mean_irf}, cell_types=rec["cell_type"])
+fig.savefig("rf_sta_vs_irf.png", dpi=80)
+
+# %% [markdown]
+# Contribution modes and the figures
+# ----------------------------------
+#
+# ``rc.decompose`` computes how much each interneuron channel contributes to the output at
+# every frozen frame and decomposes the contributions into modes (CODEC;
+# ``retinacodec decompose model.pt lab_recording.nwb --out modes.nc``). The figures draw
+# from the saved results alone (`retinacodec figures modes.nc --irf rf.nc --recording
+# lab_recording.nwb --out figs/`); for a full-field recording they show the stimulus as a
+# trace and the IRFs as temporal filters.
+
+# %%
+modes = rc.decompose(model, rec)
+print(f"{modes.sizes['mode']} modes")
+fig = rc.figures.plot_recording(rec)
+fig.savefig("recording.png", dpi=80)
+if modes.sizes["mode"] and "rate" in modes and "contributions" in modes:
+    fig = rc.figures.plot_retina_figure(modes, irf)
+    fig.savefig("retina_figure.png", dpi=80)
 
 # %% [markdown]
 # Other recordings

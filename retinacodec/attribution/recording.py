@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from retinacodec.atomic import atomic_path
 from retinacodec.attribution.engine import contributions
 from retinacodec.model.bncnn import BNCNN
+from retinacodec.model.frames import default_frames
 from retinacodec.model.windows import WindowedData
 from retinacodec.recording import validate_recording
 
@@ -64,8 +65,9 @@ def contributions_for_recording(
     layers : str or list of str
         Layer names, e.g. ``["layer1", "layer2"]``.
     frames : ndarray of int, optional
-        Target frames (each with ``history - 1`` earlier frames). Default: the frames of
-        test repeat 0 with a full history inside it.
+        Target frames (each with ``history - 1`` earlier frames). Default: the held-out
+        frames of :func:`retinacodec.model.frames.choose_frames` (test repeat 0; else the
+        unrepeated test block; else the model's held-out validation frames).
     chunk_size : int
         Frames per call of ``contributions`` (memory of one chunk's result: frames × targets
         × units × 4 or 8 bytes).
@@ -90,10 +92,7 @@ def contributions_for_recording(
     history = model.config.history
     data = WindowedData(recording, history, model.normalization)
     if frames is None:
-        frames = data.targets("test", repeat=0)
-        if frames.size == 0:
-            raise ValueError(f"the recording has no frames of test repeat 0 with a full {history}-frame history; "
-                             "pass frames= explicitly.")
+        frames = default_frames(recording, history, getattr(model, "metadata", None))
     frames = np.asarray(frames, dtype=np.int64)
     if frames.ndim != 1 or frames.size == 0 or frames.min() < history - 1 or frames.max() >= recording.sizes["frame"]:
         raise ValueError(f"frames must be a non-empty 1-d array of frame indices in [{history - 1}, "

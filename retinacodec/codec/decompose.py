@@ -43,6 +43,7 @@ from retinacodec.codec.presets import DEFAULT_PRESET, CodecConfig, resolve_confi
 from retinacodec.codec.sae import CodecSAE, ReLUSAE, TopKSAE
 from retinacodec.codec.sae.base import BaseSAE
 from retinacodec.model.bncnn import BNCNN
+from retinacodec.model.frames import default_frames
 from retinacodec.model.training import predict_targets
 from retinacodec.model.windows import WindowedData
 from retinacodec.recording import validate_recording
@@ -321,9 +322,7 @@ def _samples(model: BNCNN, recording: xr.Dataset, flat: list[str], config: Codec
     """Contributions (or activations) of the analysed frames and of the SAEs' training frames."""
     data = WindowedData(recording, model.config.history, model.normalization)
     if frames is None:
-        frames = data.targets("test", repeat=0)
-        if frames.size == 0:
-            raise ValueError("the recording has no frames of test repeat 0 with a full history; pass frames=.")
+        frames = default_frames(recording, model.config.history, getattr(model, "metadata", None))
     frames = np.asarray(frames, dtype=np.int64)
     if fit_frames is None:
         fit_frames = frames if config.fit_on == "analysed" else _train_frames(data, config.n_fit_frames, seed)

@@ -14,6 +14,17 @@ __all__ = ["plot_recording"]
 _BLOCK_COLORS = {"train": OKABE_ITO[0], "test": OKABE_ITO[4], "other": "#bbbbbb"}
 
 
+def _time_axis(ax: plt.Axes, t_ms: np.ndarray, title: str) -> None:
+    """An excerpt's time axis: no ticks or bottom spine, an ms scale bar instead, and a title."""
+    ax.set_xlim(0, max(t_ms[-1], 1.0))
+    ax.set_xticks([])
+    for side in ("top", "right", "bottom"):
+        ax.spines[side].set_visible(False)
+    bar_ms = round_length(max(t_ms[-1], 1.0), 0.2)
+    scale_bar(ax, bar_ms, f"{bar_ms:g} ms")
+    ax.set_title(title)
+
+
 @journal
 def plot_recording(rec: xr.Dataset, seconds: float = 2.0, n_frames_shown: int = 4) -> Figure:
     """Summarise a Recording on one figure.
@@ -30,7 +41,8 @@ def plot_recording(rec: xr.Dataset, seconds: float = 2.0, n_frames_shown: int = 
     Returns
     -------
     matplotlib.figure.Figure
-        Top: stimulus frames with a µm scale bar. Middle: spike raster of every cell over
+        Top: stimulus frames with a µm scale bar (a full-field stimulus: its trace over the
+        excerpt, with an ms scale bar). Middle: spike raster of every cell over
         the excerpt with an ms scale bar. Bottom: block timeline and mean rate per cell.
     """
     fps = float(rec.attrs["frame_rate_hz"])
@@ -41,6 +53,14 @@ def plot_recording(rec: xr.Dataset, seconds: float = 2.0, n_frames_shown: int = 
     stim = rec["stimulus"].values
     lim = float(np.abs(stim[:n_ex]).max()) or 1.0
     shown = np.linspace(0, n_ex - 1, n_frames_shown).astype(int)
+    flat = rec.sizes["y"] == 1 and rec.sizes["x"] == 1
+    if flat:  # full field: the stimulus is one luminance per frame, a trace, not a movie of 1-pixel frames
+        ax = fig.add_subplot(grid[0, :])
+        t_ms = (rec["time"].values[:n_ex] - rec["time"].values[0]) * 1000
+        ax.step(t_ms, stim[:n_ex, 0, 0], where="post", color="black", lw=0.6)
+        ax.set_ylabel(rec["stimulus"].attrs.get("units", "stimulus"))
+        _time_axis(ax, t_ms, f"full-field stimulus, first {n_ex / fps:.1f} s")
+        shown = []
     for i, f in enumerate(shown):
         ax = fig.add_subplot(grid[0, i])
         ax.imshow(stim[f], cmap="gray", vmin=-lim, vmax=lim, interpolation="nearest")
@@ -61,15 +81,10 @@ def plot_recording(rec: xr.Dataset, seconds: float = 2.0, n_frames_shown: int = 
     ax.set_yticks(np.arange(1, spikes.shape[1] + 1))
     ax.set_yticklabels([str(c) for c in rec["cell"].values], fontsize=5 if spikes.shape[1] > 20 else 6)
     ax.set_ylabel("cell id")
-    ax.set_xlim(0, max(t_ms[-1], 1.0))
-    ax.set_xticks([])
-    for side in ("top", "right", "bottom"):
-        ax.spines[side].set_visible(False)
-    bar_ms = round_length(max(t_ms[-1], 1.0), 0.2)
-    scale_bar(ax, bar_ms, f"{bar_ms:g} ms")
-    ax.set_title(f"spikes, first {n_ex / fps:.1f} s")
+    _time_axis(ax, t_ms, f"spikes, first {n_ex / fps:.1f} s")
 
-    ax = fig.add_subplot(grid[2, : max(1, len(shown) // 2)])
+    half = max(1, max(n_frames_shown, 2) // 2)
+    ax = fig.add_subplot(grid[2, :half])
     t = rec["time"].values
     blocks = rec["block"].values
     for label, color in _BLOCK_COLORS.items():
@@ -85,7 +100,7 @@ def plot_recording(rec: xr.Dataset, seconds: float = 2.0, n_frames_shown: int = 
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), frameon=False, ncol=3)
     ax.set_xlim(t[0], t[-1])
 
-    ax = fig.add_subplot(grid[2, max(1, len(shown) // 2) :])
+    ax = fig.add_subplot(grid[2, half:])
     rates = rec["spikes"].values.mean(0) * fps
     ax.bar(np.arange(rates.size), rates, color="#555555")
     ax.set_xticks(np.arange(rates.size))
@@ -95,6 +110,7 @@ def plot_recording(rec: xr.Dataset, seconds: float = 2.0, n_frames_shown: int = 
     ax.set_title("mean firing rate")
     fig.suptitle(
         f"{rec.attrs.get('session_id') or 'recording'} — {rec.sizes['cell']} cells, "
-        f"{rec.sizes['frame']} frames at {fps:g} Hz, {rec.sizes['y']}×{rec.sizes['x']} px of {px_um:g} µm",
+        f"{rec.sizes['frame']} frames at {fps:g} Hz, "
+        + ("full-field stimulus" if flat else f"{rec.sizes['y']}×{rec.sizes['x']} px of {px_um:g} µm"),
     )
     return fig

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure, SubFigure
 from matplotlib.transforms import blended_transform_factory
 
 from retinacodec.figures.codec import _cell_loadings, plot_cell_mode_correlation
+from retinacodec.figures.rf import _polarity_color, _temporal_axes, full_field
 from retinacodec.figures.style import (
     DIVERGING,
     OKABE_ITO,
@@ -132,6 +133,24 @@ def _spatial_map(irf: xr.Dataset, frame: int, cell: int) -> xr.DataArray:
     raise ValueError("the IRF dataset has neither 'spatial' (rank1=True) nor 'irf'; use instantaneous_rf's output.")
 
 
+def _temporal_filter(irf: xr.Dataset, frame: int, cell: int) -> xr.DataArray:
+    """A full-field IRF's temporal filter at a frame, signed by its polarity (rank-1 ``temporal`` × ``spatial``)."""
+    _spatial_map(irf, frame, cell)  # the same check that the frame is covered
+    if "temporal" in irf:
+        return irf["temporal"].sel(frame=frame, cell=cell) * irf["spatial"].sel(frame=frame, cell=cell).squeeze().item()
+    return irf["irf"].sel(frame=frame, cell=cell).squeeze(("y", "x"))
+
+
+def _temporal_inset(ax: Axes, x: float, temporal: xr.DataArray, title: str) -> None:
+    """A full-field IRF's temporal filter in a box above time ``x`` of ``ax`` (red ON, blue OFF), ms scale bar."""
+    trans = blended_transform_factory(ax.transData, ax.transAxes)
+    x0, x1 = ax.get_xlim()
+    half = 0.14 * (x1 - x0)
+    box = ax.inset_axes([x - half, 0.45, 2 * half, 0.5], transform=trans)
+    _temporal_axes(box, temporal, _polarity_color(temporal.values), bar=True)
+    box.set_title(title, fontsize=6, pad=1.5)
+
+
 def _inset(ax: Axes, x: float, spatial: xr.DataArray, pixel_um: float | None, title: str) -> None:
     """A square IRF map centred above time ``x`` of ``ax`` (in its upper part), diverging, µm scale bar."""
     trans = blended_transform_factory(ax.transData, ax.transAxes)
@@ -190,7 +209,8 @@ def plot_contribution_panel(modes: xr.Dataset, cell: int | None = None, frames: 
         ``irf`` covers.
     irf : xarray.Dataset, optional
         :func:`retinacodec.rf.instantaneous_rf` output covering the marked frames: its
-        ``spatial`` map (``rank1=True``) or the ``irf`` frame at its peak lag is inset.
+        ``spatial`` map (``rank1=True``) or the ``irf`` frame at its peak lag is inset; for a
+        full-field (1×1) stimulus its temporal filter instead (red ON, blue OFF).
     mode_pair : (int, int), optional
         The two modes whose loadings are shown; default :func:`contrasting_modes`.
     seconds : float
@@ -249,8 +269,11 @@ def plot_contribution_panel(modes: xr.Dataset, cell: int | None = None, frames: 
             band.axvspan(m - dt * 500, m + dt * 500, color=_MARK, alpha=0.35, lw=0, zorder=3)
     if irf is not None:
         for f, m in zip(frames, marks, strict=True):
-            _inset(ax, m, _spatial_map(irf, f, cell), irf.attrs.get("pixel_size_um"),
-                   f"IRF, t = {start - t[0] + m / 1000:.2f} s")
+            title = f"IRF, t = {start - t[0] + m / 1000:.2f} s"
+            if full_field(irf):  # one pixel: the IRF is its time course
+                _temporal_inset(ax, m, _temporal_filter(irf, f, cell), f"{title} (temporal filter)")
+            else:
+                _inset(ax, m, _spatial_map(irf, f, cell), irf.attrs.get("pixel_size_um"), title)
     for a, layer in zip(axes[1:3], ("layer1", "layer2"), strict=True):
         _raster(a, contributions.isel(frame=np.flatnonzero(keep)), layer, extent)
     ax = axes[3]

@@ -59,6 +59,16 @@ def _spatial_axes(ax: plt.Axes, spatial: xr.DataArray, pixel_um: float, bar: boo
         scale_bar(ax, length, f"{length:g} µm")
 
 
+def full_field(ds: xr.Dataset | xr.DataArray) -> bool:
+    """Whether maps of ``ds`` are one pixel (a full-field stimulus): there is no space to draw, only time."""
+    return ds.sizes.get("y", 1) == 1 and ds.sizes.get("x", 1) == 1
+
+
+def _polarity_color(temporal: np.ndarray) -> str:
+    """ON colour when the filter's largest excursion is positive, OFF colour when negative (1x1 maps)."""
+    return _ON if temporal[np.nanargmax(np.abs(temporal))] > 0 else _OFF
+
+
 def _blank(ax: plt.Axes) -> None:
     """An empty panel that keeps its axis label (no spines, ticks or background)."""
     ax.set_xticks([])
@@ -117,6 +127,9 @@ def plot_rf_mosaic(ellipses: xr.Dataset, frame_shape: tuple[int, int] | None = N
     for name in ("centre_y_um", "centre_x_um", "width_um", "height_um", "angle", "polarity"):
         if name not in ellipses:
             raise ValueError(f"ellipses lacks {name!r}: pass fit_ellipse(...) merged with polarity_and_latency(...).")
+    if frame_shape is not None and tuple(frame_shape) == (1, 1):
+        raise ValueError("a full-field (1x1) stimulus has no receptive-field mosaic; draw the temporal filters with "
+                         "plot_rf_pairs.")
     px = _pixel_size(None, ellipses)
     fig, ax = plt.subplots(figsize=(width_in(1), width_in(1) * 0.9), layout="constrained")
     if frame_shape is not None:
@@ -179,7 +192,8 @@ def plot_rf_pairs(rfs: dict[str, xr.Dataset], cells: Sequence | None = None, pix
     matplotlib.figure.Figure
         180 mm wide; per estimate a map (RdBu_r, symmetric limits, red = ON: brightening at the
         centre raises the response) and a filter (time before the response); scale bars in µm
-        and ms on the bottom row.
+        and ms on the bottom row. For a full-field (1×1) stimulus only the temporal filters,
+        signed by the polarity (red ON, blue OFF), with an ms scale bar.
 
     Examples
     --------
@@ -197,6 +211,8 @@ def plot_rf_pairs(rfs: dict[str, xr.Dataset], cells: Sequence | None = None, pix
         raise ValueError("give at least one estimate, e.g. {'STA': rank1(sta)}.")
     first = next(iter(rfs.values()))
     cells = list(first["cell"].values if cells is None else cells)
+    if full_field(first):
+        return _temporal_pairs(rfs, cells, cell_types)
     px = _pixel_size(pixel_size_um, first)
     n = len(rfs)
     fig, axes = plt.subplots(len(cells), 2 * n, figsize=(width_in(2), 0.75 * len(cells) + 0.5), squeeze=False,
@@ -214,6 +230,23 @@ def plot_rf_pairs(rfs: dict[str, xr.Dataset], cells: Sequence | None = None, pix
             label += f"\n{cell_types.sel(cell=cell).item()}"
         axes[i, 0].set_ylabel(label, rotation=0, ha="right", va="center")
     fig.suptitle("Rank-1 receptive fields (spatial map: RdBu_r, zero-centred; filter: time before the response)")
+    return fig
+
+
+def _temporal_pairs(rfs: dict[str, xr.Dataset], cells: list, cell_types: xr.DataArray | None) -> Figure:
+    """Full-field estimates: one temporal-filter column per estimate (no map: a 1x1 stimulus has no space)."""
+    fig, axes = plt.subplots(len(cells), len(rfs), figsize=(width_in(2), 0.6 * len(cells) + 0.6), squeeze=False,
+                             layout="constrained")
+    for j, (name, ds) in enumerate(rfs.items()):
+        axes[0, j].set_title(f"{name}: temporal filter")
+        for i, cell in enumerate(cells):
+            temporal = ds["temporal"].sel(cell=cell) * ds["spatial"].sel(cell=cell).squeeze().item()
+            _temporal_axes(axes[i, j], temporal, _polarity_color(temporal.values), i == len(cells) - 1)
+    for i, cell in enumerate(cells):
+        label = f"cell {cell}" + (f"\n{cell_types.sel(cell=cell).item()}" if cell_types is not None else "")
+        axes[i, 0].set_ylabel(label, rotation=0, ha="right", va="center")
+    fig.suptitle("Rank-1 temporal filters, full-field stimulus (no spatial map)\n"
+                 "time before the response; red ON (largest lobe positive), blue OFF")
     return fig
 
 
@@ -267,6 +300,7 @@ def plot_mode_irf_grid(combos: xr.Dataset, cells: Sequence | None = None, combin
     if not cols or not cells:
         raise ValueError("nothing to show: no mode set, or no cell firing during any set.")
     px = _pixel_size(pixel_size_um, combos)
+    flat = full_field(combos)  # a 1x1 stimulus: temporal filters instead of one-pixel maps
     size = min(0.8, width_in(2) / max(len(cols), 1))
     fig, axes = plt.subplots(len(cells), len(cols), figsize=(width_in(2), size * len(cells) + 0.7), squeeze=False,
                              layout="constrained")
@@ -283,15 +317,22 @@ def plot_mode_irf_grid(combos: xr.Dataset, cells: Sequence | None = None, combin
             if n == 0 or not np.isfinite(spatial.values).all():
                 _blank(ax)
                 continue
-            _spatial_axes(ax, spatial, px, bar=False)
+            if flat:
+                temporal = (sub["mean_temporal"] if kind == "mean" else sub["temporal"].isel(example=0)).sel(cell=cell)
+                temporal = temporal * spatial.squeeze().item()
+                _temporal_axes(ax, temporal, _polarity_color(temporal.values), bar=False)
+            else:
+                _spatial_axes(ax, spatial, px, bar=False)
             ax.text(0.02, 0.02, f"{n}", transform=ax.transAxes, fontsize=5, va="bottom")
     for i, cell in enumerate(cells):
         axes[i, 0].set_ylabel(f"cell {cell}", rotation=0, ha="right", va="center")
-    bar_ax = next(ax for ax in axes[-1, ::-1] if ax.images)
-    length = round_length(np.ptp(bar_ax.get_xlim()))
-    scale_bar(bar_ax, length, f"{length:g} µm")
+    bar_ax = next((ax for ax in axes[-1, ::-1] if ax.images or ax.lines), None)
+    if bar_ax is not None:
+        length = round_length(np.ptp(bar_ax.get_xlim()))
+        scale_bar(bar_ax, length, f"{length:g} {'ms' if flat else 'µm'}")
     what = "IRF averaged over all frames" if kind == "mean" else "IRF at the strongest frame"
-    fig.suptitle(f"Rank-1 spatial {what} where exactly the column's modes are active (n: frames)\n(loading > "
+    kind_of = "temporal filter of the full-field" if flat else "spatial"
+    fig.suptitle(f"Rank-1 {kind_of} {what} where exactly the column's modes are active (n: frames)\n(loading > "
                  f"{combos.attrs.get('threshold', 0.01):g}) and the cell fires > "
                  f"{combos.attrs.get('min_rate_hz', 1.0):g} Hz; corner: qualifying frames")
     return fig

@@ -10,7 +10,7 @@ writes a Recording that :func:`read_nwb` reads back identically. :func:`read_tdr
 from retinacodec.io.binning import bin_spikes
 from retinacodec.io.errors import RecordingError, RecordingFileNotFoundError, RecordingWarning
 from retinacodec.io.formats import read_recording, recording_format
-from retinacodec.io.nwb_read import inspect_nwb, read_nwb, stimulus_names
+from retinacodec.io.nwb_read import inspect_nwb, read_nwb, stimulus_names, unit_columns
 from retinacodec.io.nwb_write import write_nwb
 from retinacodec.io.openretina import openretina_sessions, read_openretina
 from retinacodec.io.tdr import read_tdr
@@ -28,5 +28,6 @@ __all__ = [
     "read_tdr",
     "recording_format",
     "stimulus_names",
+    "unit_columns",
     "write_nwb",
 ]

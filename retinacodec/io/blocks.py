@@ -20,7 +20,9 @@ Conventions understood (column names are matched case-insensitively)
 
 Frames whose onset lies in no interval are ``"other"``. Test intervals take their
 repeat index from the repeat (or trial) column, or else are numbered ``0, 1, ...`` in
-time order.
+time order. A repeat column of -1 in every test interval marks unrepeated held-out chunks
+(what :func:`retinacodec.write_nwb` writes for a test block without repeats): their frames
+keep repeat -1.
 """
 
 from __future__ import annotations
@@ -237,9 +239,12 @@ def label_frames(
     inside = row_of_frame >= 0
     block = np.where(inside, row_block[row_of_frame], "other")
     repeat = np.where(inside, row_repeat[row_of_frame], -1).astype(np.int64)
-    if np.any(repeat[block == "test"] < 0):
+    test_repeats = repeat[block == "test"]
+    if test_repeats.size and np.all(test_repeats < 0):
+        info.rule += "; its intervals are unrepeated held-out chunks (repeat index -1 in every test interval)"
+    elif np.any(test_repeats < 0):
         raise RecordingError(
-            f"intervals table {table!r} gives test intervals a negative repeat index; "
+            f"intervals table {table!r} gives some test intervals a negative repeat index and others not; "
             "pass repeat_column=NAME (--repeat-column NAME) naming a column of repeat indices >= 0."
         )
     if inside.any() and not np.any(block == "train") and not np.any(block == "test"):

@@ -45,10 +45,10 @@ from retinacodec.io.blocks import Labelling, label_column, label_frames
 from retinacodec.io.errors import RecordingError, RecordingFileNotFoundError, RecordingWarning
 from retinacodec.io.metadata import decode_metadata
 from retinacodec.io.resample import Preprocessing, crop_movie, downsample_movie, resample_times
-from retinacodec.io.units import load_units
+from retinacodec.io.units import describe_unit_columns, load_units
 from retinacodec.recording import make_recording
 
-__all__ = ["inspect_nwb", "read_nwb", "stimulus_names"]
+__all__ = ["inspect_nwb", "read_nwb", "stimulus_names", "unit_columns"]
 
 #: The keyword options of :func:`read_nwb` (and :func:`inspect_nwb`).
 _OPTIONS = ("stimulus", "intervals", "test_block", "block_column", "repeat_column", "pixel_size_um", "stimulus_axes",
@@ -252,6 +252,19 @@ def stimulus_names(path: str | os.PathLike) -> list[str]:
     io, nwbfile = _open(Path(path))
     with io:
         return sorted(_movie_series(nwbfile))
+
+
+def unit_columns(path: str | os.PathLike) -> dict[str, str]:
+    """What each per-unit column of an NWB file's Units table holds, under its name in the file.
+
+    Scalar columns become ``cell`` coordinates of the Recording (named ``cell_<column>``);
+    array columns (a stored STA, waveforms ...) are described by dtype and shape, and not read.
+    ``path`` is the ``.nwb`` file; the result is :func:`retinacodec.io.units.describe_unit_columns`'s
+    (column name → one line).
+    """
+    io, nwbfile = _open(Path(path))
+    with io:
+        return describe_unit_columns(nwbfile)
 
 
 def _open(path: Path) -> tuple[NWBHDF5IO, NWBFile]:

@@ -10,7 +10,7 @@ from pynwb.misc import Units
 
 from retinacodec.io.errors import RecordingError
 
-__all__ = ["load_units", "cell_coords"]
+__all__ = ["load_units", "cell_coords", "describe_unit_columns"]
 
 _NOT_CELL_COLUMNS = {
     "spike_times", "obs_intervals", "electrodes", "electrode_group",
@@ -58,6 +58,55 @@ def load_units(
     return ids, spikes, obs, cell_coords(nwbfile, units)
 
 
+def coord_name(column: str) -> str:
+    """The Recording's ``cell`` coordinate of a Units column: ``cell_<column>`` unless it starts with ``cell``."""
+    return column if column.startswith("cell") else f"cell_{column}"
+
+
+def _counts(values: np.ndarray) -> str:
+    """``a: 3, b: 5`` for up to 12 distinct values, else how many there are."""
+    values = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in values])
+    names, counts = np.unique(values, return_counts=True)
+    if names.size > 12:
+        return f"{names.size} distinct values"
+    return ", ".join(f"{n}: {c}" for n, c in zip(names, counts, strict=True))
+
+
+def describe_unit_columns(nwbfile: NWBFile) -> dict[str, str]:
+    """What each per-unit column of the Units table holds, under its name in the file.
+
+    Parameters
+    ----------
+    nwbfile : pynwb.NWBFile
+
+    Returns
+    -------
+    dict of str to str
+        Column name → one line: the values of a scalar column (and the Recording coordinate it
+        becomes), the dtype and per-unit shape of an array column (e.g. a stored STA), or the
+        size of a ragged column. Spike times, observation intervals, electrodes and waveforms
+        are left out.
+    """
+    units: Units | None = nwbfile.units
+    if units is None:
+        return {}
+    out = {}
+    for col in units.colnames:
+        if col in _NOT_CELL_COLUMNS:
+            continue
+        if f"{col}_index" in units:
+            n = len(units[col].target.data) if hasattr(units[col], "target") else 0
+            out[col] = f"ragged: {n} values over {len(units)} units (not read)"
+            continue
+        values = np.asarray(units[col].data[:])
+        if values.ndim == 1 and values.dtype.kind in "biufSUO":
+            out[col] = f"{_counts(values)} (coordinate {coord_name(col)})"
+        else:
+            shape = "x".join(str(n) for n in values.shape[1:]) or "1"
+            out[col] = f"{values.dtype} array of {shape} per unit (not read into the Recording)"
+    return out
+
+
 def cell_coords(nwbfile: NWBFile, units: Units) -> dict[str, np.ndarray]:
     """Per-unit scalar columns (and single-electrode positions), shape (n_cells,) each."""
     coords = {}
@@ -69,7 +118,7 @@ def cell_coords(nwbfile: NWBFile, units: Units) -> dict[str, np.ndarray]:
             continue
         if values.dtype.kind in "SO":
             values = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in values])
-        coords[col if col.startswith("cell") else f"cell_{col}"] = values
+        coords[coord_name(col)] = values
     if "electrodes" in units.colnames and nwbfile.electrodes is not None:
         ends = np.asarray(units.electrodes_index.data[:], dtype=np.int64)
         if np.all(np.diff(np.concatenate([[0], ends])) == 1):

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
 import xarray as xr
 
 from retinacodec.model.bncnn import BNCNN
+from retinacodec.model.frames import choose_frames
 from retinacodec.model.metrics import feve, pearson_per_cell, split_half_reliability
 from retinacodec.model.training import predict_targets
 from retinacodec.model.windows import WindowedData
 from retinacodec.recording import repeated_responses, validate_recording
 
-__all__ = ["MAX_FEVE", "MIN_RELIABILITY", "check_compatible", "predict", "evaluate"]
+__all__ = ["MAX_FEVE", "MIN_RELIABILITY", "check_compatible", "check_provenance", "predict", "evaluate"]
 
 
 #: Below this split-half reliability a cell's FEVE (r² / reliability) divides by noise.
@@ -53,6 +55,34 @@ def check_compatible(model: BNCNN, recording: xr.Dataset) -> None:
             f"model/recording mismatch: the model needs {cfg.history} frames of history but the recording has "
             f"{recording.sizes['frame']} frames; {advice}."
         )
+
+
+def check_provenance(model: BNCNN, recording: xr.Dataset) -> bool:
+    """Warn (one line, naming both files) when ``model`` was fitted to another recording than ``recording``.
+
+    A model fitted to another recording of the same shape predicts this one without error but
+    its held-out frames, scores and receptive fields mean nothing here. Recordings are told
+    apart by their session id, and by their file name when neither has a session id.
+
+    Returns
+    -------
+    bool
+        True when the model was fitted to this recording (or the checkpoint does not say).
+    """
+    meta = getattr(model, "metadata", {}) or {}
+    fitted_file, fitted_session = str(meta.get("source_file", "")), str(meta.get("session_id", ""))
+    this_file, this_session = str(recording.attrs.get("source_file", "")), str(recording.attrs.get("session_id", ""))
+    if fitted_session or this_session:
+        same = fitted_session == this_session
+    else:
+        same = not fitted_file or not this_file or Path(fitted_file).name == Path(this_file).name
+    if not same:
+        warnings.warn(
+            f"the model was fitted to {fitted_file or 'another recording'} (session {fitted_session!r}), not to "
+            f"{this_file or 'this recording'} (session {this_session!r}); its results here are predictions for "
+            "an unseen recording.", stacklevel=2,
+        )
+    return same
 
 
 def predict(model: BNCNN, recording: xr.Dataset, frames: np.ndarray | None = None, *, batch_size: int = 1024,
@@ -99,12 +129,15 @@ def predict(model: BNCNN, recording: xr.Dataset, frames: np.ndarray | None = Non
     )
 
 
-def evaluate(model: BNCNN, recording: xr.Dataset, truth: xr.Dataset | None = None) -> xr.Dataset:
+def evaluate(model: BNCNN, recording: xr.Dataset, truth: xr.Dataset | None = None,
+             baseline: object | None = None) -> xr.Dataset:
     """Score a model on the recording's repeated test block, per cell.
 
     The prediction for repeat 0's stimulus (frames with a full history inside the repeat)
-    is compared with the trial-averaged response. Without repeats, the model's held-out
-    validation frames are used against single-trial counts and FEVE is unavailable.
+    is compared with the trial-averaged response. Without repeats, the held-out frames of
+    :func:`retinacodec.model.frames.choose_frames` (the unrepeated test block, else the
+    model's held-out validation frames) are used against single-trial counts and FEVE is
+    unavailable.
 
     Parameters
     ----------
@@ -114,6 +147,11 @@ def evaluate(model: BNCNN, recording: xr.Dataset, truth: xr.Dataset | None = Non
         The recording (normally the one the model was fitted to).
     truth : xarray.Dataset, optional
         Simulator ground truth with ``rate (frame, cell)``: adds ``r_truth``.
+    baseline : object with ``predict(recording, frames)``, optional
+        A baseline scored on the same frames, e.g. :func:`retinacodec.fit_ln` (fit it on
+        :func:`retinacodec.model.frames.training_frames` when the recording has no test block,
+        so that it never saw the held-out frames): adds ``ln_r`` (and ``ln_feve``,
+        ``ln_r_truth``) per cell and ``ln_median_r`` to the attrs.
 
     Returns
     -------
@@ -158,18 +196,19 @@ def evaluate(model: BNCNN, recording: xr.Dataset, truth: xr.Dataset | None = Non
         trial_mean = observed.mean(0)
         block = f"test ({reps.sizes['repeat']} repeats)"
     else:
-        frames = _heldout_frames(model, recording)
+        frames, rule = _unrepeated_frames(model, recording)
         warnings.warn(
-            "the recording has no repeated test block: evaluating on the model's held-out validation frames "
-            "against single trials; FEVE is unavailable.", stacklevel=2,
+            f"the recording has no repeated test block: evaluating on {rule} against single trials; FEVE is "
+            "unavailable.", stacklevel=2,
         )
         observed = None
         trial_mean = recording["spikes"].values[frames].astype(np.float64) * rate_hz
-        block = "held-out validation frames (single trial)"
+        block = f"{rule}, single trial"
     pred = predict(model, recording, frames).values
     r = pearson_per_cell(pred, trial_mean)
     n_cells = recording.sizes["cell"]
-    if observed is not None and observed.shape[0] >= 2:
+    repeats = observed is not None and observed.shape[0] >= 2
+    if repeats:
         fv, rel = feve(pred, observed), split_half_reliability(observed)
     else:
         fv = rel = np.full(n_cells, np.nan)
@@ -202,6 +241,14 @@ def evaluate(model: BNCNN, recording: xr.Dataset, truth: xr.Dataset | None = Non
         true_rate = truth["rate"].values[frames]
         out["r_truth"] = ("cell", pearson_per_cell(pred, true_rate))
         out.attrs["median_r_truth"] = float(np.nanmedian(out["r_truth"].values))
+    if baseline is not None:
+        ln = np.asarray(baseline.predict(recording, frames).transpose("frame", "cell").values, dtype=np.float64)
+        out["ln_r"] = ("cell", pearson_per_cell(ln, trial_mean))
+        out.attrs["ln_median_r"] = float(np.nanmedian(out["ln_r"].values))
+        if repeats:
+            out["ln_feve"] = ("cell", feve(ln, observed))
+        if truth is not None:
+            out["ln_r_truth"] = ("cell", pearson_per_cell(ln, truth["rate"].values[frames]))
     if unreliable.any():
         out.attrs["unreliable_cells"] = [int(c) for c in recording["cell"].values[unreliable]]
     silent = recording["spikes"].values.sum(0) == 0
@@ -210,16 +257,13 @@ def evaluate(model: BNCNN, recording: xr.Dataset, truth: xr.Dataset | None = Non
     return out
 
 
-def _heldout_frames(model: BNCNN, recording: xr.Dataset) -> np.ndarray:
-    """The model's held-out validation frames, checked to belong to ``recording``."""
-    meta = getattr(model, "metadata", {}) or {}
-    frames = np.asarray(meta.get("heldout_frames", []), dtype=np.int64)
-    same = meta.get("session_id", recording.attrs["session_id"]) == recording.attrs["session_id"]
-    if frames.size == 0 or not same or frames.max() >= recording.sizes["frame"]:
+def _unrepeated_frames(model: BNCNN, recording: xr.Dataset) -> tuple[np.ndarray, str]:
+    """The held-out frames of a recording without repeats, and which they are (``choose_frames``)."""
+    try:
+        return choose_frames(recording, model.config.history, getattr(model, "metadata", None))
+    except ValueError:
         raise ValueError(
-            "the recording has no repeated test block, and the model's held-out frames "
-            f"{'are not recorded' if frames.size == 0 else 'belong to the recording it was fitted to'}"
-            f"{_fitted_to(model)}; evaluate it on a recording with test repeats, or label them "
-            "(test_block= / --test-block)."
-        )
-    return frames
+            "the recording has no repeated test block and no unrepeated one, and the model's held-out frames "
+            f"belong to the recording it was fitted to{_fitted_to(model)}; evaluate it on a recording with a "
+            "test block, or label one (test_block= / --test-block)."
+        ) from None

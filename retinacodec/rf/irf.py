@@ -25,23 +25,14 @@ from retinacodec.attribution.engine import CPU_PASS_BYTES, _probe
 from retinacodec.attribution.hooks import model_device, prepared
 from retinacodec.attribution.recording import _append
 from retinacodec.device import resolve_device
-from retinacodec.model.windows import valid_targets
+from retinacodec.model.frames import default_frames
 from retinacodec.recording import validate_recording
+from retinacodec.rf.coords import with_um_coords, with_units
 from retinacodec.rf.gradients import METHODS, InputGradients
 from retinacodec.rf.lowrank import rank1_arrays
 from retinacodec.rf.stimulus import lag_coordinate, window_batch
 
 __all__ = ["METHODS", "instantaneous_rf"]
-
-
-def _default_frames(recording: xr.Dataset, history: int) -> np.ndarray:
-    """Frames of test repeat 0 with a full history inside it."""
-    mask = (recording["block"].values == "test") & (recording["repeat"].values == 0)
-    frames = valid_targets(recording["time"].values, mask, history)
-    if frames.size == 0:
-        raise ValueError(f"the recording has no frames of test repeat 0 with a full {history}-frame history; "
-                         "pass frames= explicitly.")
-    return frames
 
 
 def _cell_indices(recording: xr.Dataset, cells: object) -> list[int]:
@@ -140,8 +131,9 @@ def instantaneous_rf(
     recording : xarray.Dataset
         A Recording with the model's frame size.
     frames : ndarray of int, optional
-        Response frames (each with ``history - 1`` earlier frames). Default: the frames of
-        test repeat 0 with a full history inside it.
+        Response frames (each with ``history - 1`` earlier frames). Default: the held-out
+        frames of :func:`retinacodec.model.frames.choose_frames` (test repeat 0; else the
+        unrepeated test block; else the model's held-out validation frames).
     cells : cell id or sequence of cell ids, optional
         Which cells (ids of the recording's ``cell`` coordinate); default all.
     method : {"gradient", "integrated_gradients"}
@@ -205,7 +197,9 @@ def instantaneous_rf(
         raise ValueError(f"the model expects {model.config.input_size} pixels but the recording has {shape}.")
     if crop is not None and not 1 <= int(crop) <= min(shape):
         raise ValueError(f"crop must be between 1 and the frame's smaller side {min(shape)}; got {crop}.")
-    frames = _default_frames(recording, history) if frames is None else np.asarray(frames, dtype=np.int64)
+    if frames is None:
+        frames = default_frames(recording, history, getattr(model, "metadata", None))
+    frames = np.asarray(frames, dtype=np.int64)
     n_frames = recording.sizes["frame"]
     if frames.ndim != 1 or frames.size == 0 or frames.min() < history - 1 or frames.max() >= n_frames:
         raise ValueError(f"frames must be a non-empty 1-d array of frame indices in [{history - 1}, {n_frames - 1}] "
@@ -247,11 +241,15 @@ def instantaneous_rf(
             ds = _chunk_dataset(g, rate[:, idx].cpu().numpy(), start[:, idx].cpu().numpy(), chunk, time[chunk],
                                 cell_ids, lag, origins, crop, rank1,
                                 x if method == "integrated_gradients" else None)
+            ds = with_um_coords(ds, attrs["pixel_size_um"])
             ds.attrs.update(attrs)
             for name in ("irf", "spatial", "temporal"):
                 if name in ds:
                     ds[name].attrs.update(units=attrs["units"], pixel_size_um=attrs["pixel_size_um"],
                                           frame_rate_hz=attrs["frame_rate_hz"])
+            with_units(ds, {"rate": "spikes/frame", "singular_value": attrs["units"], "explained": "1",
+                            "completeness_error": "spikes/frame", "time": "s", "y_origin": "pixel",
+                            "x_origin": "pixel"})
             if tmp is None:
                 parts.append(ds)
             elif s == 0:

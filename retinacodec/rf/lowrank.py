@@ -5,6 +5,12 @@ matrix, keep the first temporal and spatial components, and fix their joint sign
 spatial component correlates positively with the filter's peak frame (the lag of largest
 absolute value). With that convention the temporal filter is positive at the peak lag and the
 spatial map's centre carries the receptive field's polarity.
+
+A map of one pixel (full-field stimuli) has no spatial structure to correlate, so there the
+sign is fixed the other way: the spatial component is +1 and the **temporal filter carries
+the polarity** (an ON cell's filter peaks positive, an OFF cell's negative). The same rule
+breaks ties for any map whose correlation with the peak frame is exactly zero (the spatial
+component then sums to a positive number).
 """
 
 from __future__ import annotations
@@ -31,7 +37,8 @@ def rank1_arrays(f: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     spatial : ndarray, shape (..., ny, nx)
         Unit-norm spatial component, sign-fixed.
     temporal : ndarray, shape (..., n_lag)
-        Unit-norm temporal component, sign-fixed (positive at the peak lag).
+        Unit-norm temporal component, sign-fixed: positive at the peak lag, except for a map of
+        one pixel, where the spatial component is +1 and the temporal filter keeps the polarity.
     singular_value : ndarray, shape (...)
         First singular value (the filter's units).
     explained : ndarray, shape (...)
@@ -54,6 +61,9 @@ def rank1_arrays(f: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     pc = peak - peak.mean(dim=1, keepdim=True)
     sc = spatial - spatial.mean(dim=1, keepdim=True)
     sign = torch.sign((pc * sc).sum(dim=1))  # sign of the Pearson correlation
+    # one pixel (or a zero correlation): no spatial structure to go by, so the spatial part is
+    # made positive and the temporal filter carries the polarity
+    sign = torch.where(sign == 0, torch.sign(spatial.sum(dim=1)), sign)
     sign[sign == 0] = 1
     total = eig.sum(dim=1)
     explained = torch.where(total > 0, eig[:, -1] / torch.where(total > 0, total, 1.0), torch.nan)
@@ -76,7 +86,8 @@ def rank1(rf: xr.DataArray) -> xr.Dataset:
     -------
     xarray.Dataset
         ``spatial (..., y, x)`` and ``temporal (..., lag)``, each of unit norm, sign-fixed as
-        bscope's ``lowranksta`` (positive correlation of the spatial map with the peak frame);
+        bscope's ``lowranksta`` (positive correlation of the spatial map with the peak frame;
+        for a 1×1 map the spatial part is +1 and ``temporal`` carries the polarity);
         ``singular_value (...)`` so that ``singular_value · temporal ⊗ spatial`` approximates
         the mean-subtracted filter; ``explained (...)``, the fraction of its variance that
         the rank-1 part explains. Coordinates and attributes of ``rf`` are kept.
@@ -116,6 +127,8 @@ def rank1(rf: xr.DataArray) -> xr.Dataset:
     )
     for name in ("spatial", "temporal"):
         ds[name].attrs.update(rf.attrs)  # units, pixel size, frame rate travel with each map
-    ds["explained"].attrs["long_name"] = "fraction of variance in the rank-1 part"
+    ds["explained"].attrs.update(long_name="fraction of variance in the rank-1 part", units="1")
+    if "units" in rf.attrs:
+        ds["singular_value"].attrs["units"] = rf.attrs["units"]
     ds.attrs["decomposition"] = "rank-1 SVD of the mean-subtracted filter, sign as bscope lowranksta"
     return ds

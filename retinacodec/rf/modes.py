@@ -23,6 +23,7 @@ from torch import nn
 from retinacodec.attribution import contributions
 from retinacodec.attribution.hooks import model_device, prepared, resolve_layers
 from retinacodec.device import resolve_device
+from retinacodec.rf.coords import with_um_coords, with_units
 from retinacodec.rf.gradients import InputGradients
 from retinacodec.rf.lowrank import rank1_arrays
 from retinacodec.rf.stimulus import lag_coordinate, window_batch
@@ -249,7 +250,12 @@ def mode_combination_irfs(
                "loadings": "per cell" if "cell" in loadings.dims else "population"},
     )
     ds["example_rate_hz"].attrs["units"] = "Hz"
-    return ds
+    if "pixel_size_um" in rf.attrs:
+        ds = with_um_coords(ds, float(rf.attrs["pixel_size_um"]))
+    unit = str(rf.attrs.get("units", ""))
+    return with_units(ds, {"members": "1", "n_modes": "modes", "count": "frames", "example_frame": "frame index",
+                           "example_loading": "1", "spatial": unit, "temporal": unit, "n_frames": "frames",
+                           "mean_spatial": unit, "mean_temporal": unit})
 
 
 def _unit_weights(atom: xr.DataArray, layer: str, contrib: np.ndarray) -> np.ndarray:

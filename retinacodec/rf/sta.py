@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from retinacodec.model.windows import Normalization, valid_targets
 from retinacodec.recording import block_frames, validate_recording
+from retinacodec.rf.coords import with_um_coords, with_units
 from retinacodec.rf.stimulus import lag_coordinate, streamed_normalization
 
 __all__ = ["rf_centres", "sta", "sta_centres"]
@@ -67,6 +68,7 @@ def sta(
     history: int = 40,
     *,
     block: str = "train",
+    frames: np.ndarray | None = None,
     n_bins: int = 20,
     nonlinearity: bool = True,
     chunk_size: int = 4096,
@@ -82,6 +84,10 @@ def sta(
         Frames per window (lags), 40 = 400 ms at 100 Hz.
     block : {"train", "test", "other"}
         Frames used: response frames of this block whose whole history lies in it.
+    frames : ndarray of int, optional
+        Response frames to average over instead (e.g. a block's frames minus a model's
+        held-out ones); each needs ``history - 1`` earlier frames. The normalisation is still
+        the training block's.
     n_bins : int
         Equal-count bins of the generator signal for the nonlinearity.
     nonlinearity : bool
@@ -99,7 +105,8 @@ def sta(
         ``n_spikes (cell)``. With ``nonlinearity``: ``generator (cell, bin)``, the mean of
         ``g = STA · window`` in each bin (z²); ``rate (cell, bin)``, the mean firing rate there
         (Hz); ``bin_frames (cell, bin)``. A cell without spikes gets an all-zero STA. Attributes:
-        the parameters, ``frame_rate_hz``, ``pixel_size_um`` and the normalisation.
+        the parameters, ``frame_rate_hz``, ``pixel_size_um`` and the normalisation. Coordinates
+        ``y_um``/``x_um`` (µm) beside the pixel indices; every variable has a ``units`` attribute.
 
     Examples
     --------
@@ -116,12 +123,19 @@ def sta(
     if int(history) < 1 or int(chunk_size) < 1 or int(n_bins) < 2:
         raise ValueError(f"history and chunk_size must be >= 1 and n_bins >= 2; got {history}, {chunk_size}, {n_bins}.")
     history = int(history)
-    targets = valid_targets(recording["time"].values, recording["block"].values == block, history)
+    if frames is None:
+        targets = valid_targets(recording["time"].values, recording["block"].values == block, history)
+    else:
+        targets = np.unique(np.asarray(frames, dtype=np.int64))
+        if targets.size and (targets[0] < history - 1 or targets[-1] >= recording.sizes["frame"]):
+            raise ValueError(f"frames must lie in [{history - 1}, {recording.sizes['frame'] - 1}] (each needs "
+                             f"{history - 1} earlier frames); got {targets[0]}..{targets[-1]}.")
     if targets.size == 0:
         raise ValueError(f"the recording has no {block!r} frames with a full {history}-frame history; "
                          "use a longer block, another block= or a shorter history.")
     stim = recording["stimulus"]
-    norm = streamed_normalization(stim, block_frames(recording, "train") if block == "train" else targets)
+    norm = streamed_normalization(stim, block_frames(recording, "train") if block == "train" or frames is not None
+                                  else targets)
     counts = recording["spikes"].values.astype(np.float32)
     n_cells, (ny, nx) = counts.shape[1], (recording.sizes["y"], recording.sizes["x"])
     valid = np.zeros(counts.shape[0], dtype=bool)
@@ -169,6 +183,8 @@ def sta(
         ds["rate"].attrs["units"] = "Hz"
     ds["sta"].attrs.update(units="z-scored stimulus", long_name="spike-triggered average", frame_rate_hz=rate_hz,
                            pixel_size_um=float(recording.attrs["pixel_size_um"]))
+    ds = with_units(with_um_coords(ds, float(recording.attrs["pixel_size_um"])),
+                    {"n_spikes": "spikes", "generator": "z^2", "bin_frames": "frames"})
     ds.attrs.update(
         history=history, block=block, n_windows=int(targets.size), frame_rate_hz=rate_hz,
         pixel_size_um=float(recording.attrs["pixel_size_um"]), normalization_mean=norm.mean,

@@ -159,12 +159,13 @@ def _peak_rss_mb() -> float:
 
 
 def _default_frames(model_path: PathLike, recording_path: PathLike) -> np.ndarray:
-    """The in-process default: frames of test repeat 0 with a full history inside it."""
-    from retinacodec.rf.irf import _default_frames as test_repeat_frames
+    """The in-process default: :func:`retinacodec.model.frames.default_frames` (test repeat 0 ...)."""
+    from retinacodec.model.frames import default_frames
 
     model = _cached_model(*_key(model_path))
     rec = open_recording(recording_path)
-    return test_repeat_frames(rec[["time", "block", "repeat"]].load(), model.config.history)
+    return default_frames(rec[["time", "block", "repeat"]].load(), model.config.history,
+                          getattr(model, "metadata", None))
 
 
 def _irf_frames_per_pass(model_path: PathLike, recording_path: PathLike, frame: int, options: dict) -> int:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
+from scipy import signal
 
 from retinacodec.atomic import save_netcdf
 from retinacodec.recording import make_recording
@@ -215,6 +216,8 @@ def simulate_run_freeze(
     dropped_frames: int = 5,
     seed: int = 0,
     field_px: int = 12,
+    repeats: bool = True,
+    n_ln_cells: int = 0,
 ) -> tuple[xr.Dataset, xr.Dataset]:
     """A full-field flicker experiment with a run/freeze design, timed like a real monitor.
 
@@ -226,6 +229,11 @@ def simulate_run_freeze(
     photodiode measures them. The ground-truth circuit (ON, OFF and ON-OFF cells) sees the
     flicker over a ``field_px × field_px`` patch; the Recording's stimulus is that one
     luminance per frame, shape (frame, 1, 1).
+
+    With ``repeats=False`` the held-out stretches are fresh noise too: the test block is a set
+    of unrepeated chunks (``repeat`` -1), as in recordings whose held-out data were never
+    repeated. ``n_ln_cells`` adds cells that are exactly linear-nonlinear, whose true filter
+    the truth holds (to check an LN fit or an STA against).
 
     Parameters
     ----------
@@ -243,24 +251,34 @@ def simulate_run_freeze(
         Seeds the circuit, the noise, the dropped frames and the spikes.
     field_px : int
         Edge of the patch the circuit sees, pixels (the circuit needs room for its RFs).
+    repeats : bool
+        Repeat one frozen sequence in every trial (True), or show fresh noise in the held-out
+        stretches too (False: unrepeated test chunks).
+    n_ln_cells : int
+        LN cells added after the circuit's: ON and OFF in turn, each the circuit's ON or
+        (sign-inverted) OFF bipolar temporal filter followed by
+        ``30 Hz · softplus(1.5 g − 0.5)``; cell type ``"LN-ON"`` / ``"LN-OFF"``.
 
     Returns
     -------
     recording : xarray.Dataset
         A Recording with ``stimulus (frame, 1, 1)`` in contrast units, ``block`` "train"
-        (running) / "test" (frozen), ``repeat`` = trial index of frozen frames, measured
-        frame ``time``, and the cell types as the ``cell_type`` coordinate.
+        (running) / "test" (frozen), ``repeat`` = trial index of frozen frames (-1 without
+        ``repeats``), measured frame ``time``, and the cell types as the ``cell_type`` coordinate.
     truth : xarray.Dataset
         ``rate (frame, cell)``: the noise-free rate in Hz averaged over each frame's
-        time on screen, with the recording's coordinates.
+        time on screen, with the recording's coordinates. With LN cells, ``filter (cell, lag)``:
+        each LN cell's true linear filter (unit L2 norm, per frame of stimulus), ``lag`` in s
+        before the response with lag 0 first, NaN for the circuit's cells.
     """
     rng_circuit, rng_noise, rng_drop, rng_spikes = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4))
     circuit = RetinaCircuit.random(-(-n_cells // 3), (field_px, field_px), frame_rate_hz,
                                    seed=int(rng_circuit.integers(2**31)), calibration="full_field")
-    frozen = rng_noise.choice(np.array([-1.0, 1.0], dtype=np.float32), freeze_frames)
-    trials = [np.r_[rng_noise.choice(np.array([-1.0, 1.0], dtype=np.float32), run_frames), frozen]
-              for _ in range(n_trials)]
+    levels = np.array([-1.0, 1.0], dtype=np.float32)
+    frozen = rng_noise.choice(levels, freeze_frames)
+    trials = [np.r_[rng_noise.choice(levels, run_frames),
+                    frozen if repeats else rng_noise.choice(levels, freeze_frames)] for _ in range(n_trials)]
     values = np.concatenate(trials).astype(np.float32)
     n = values.size
     held = np.ones(n, dtype=np.int64)  # refreshes each frame stays on screen
@@ -268,6 +286,13 @@ def simulate_run_freeze(
     shown = np.repeat(np.arange(n), held)  # frame on screen at each refresh
     response = circuit.respond(np.broadcast_to(values[shown, None, None], (shown.size, field_px, field_px)))
     rate = response["rate"].values[:, :n_cells]
+    cell_type = response["cell_type"].values[:n_cells]
+    if n_ln_cells:
+        filters = np.stack([circuit.temporal_filter("on") if i % 2 == 0 else -circuit.temporal_filter("off")
+                            for i in range(n_ln_cells)], axis=1)  # (lag, ln cell), lag 0 first
+        g = signal.fftconvolve(values[shown, None].astype(np.float64), filters, axes=0)[: shown.size]
+        rate = np.concatenate([rate, 30.0 * np.logaddexp(0.0, 1.5 * g - 0.5)], axis=1)
+        cell_type = np.r_[cell_type, np.where(np.arange(n_ln_cells) % 2 == 0, "LN-ON", "LN-OFF")]
     first_refresh = np.r_[0, np.cumsum(held)[:-1]]
     frame_rate = np.add.reduceat(rate, first_refresh, axis=0) / held[:, None]
     counts = np.add.reduceat(rng_spikes.poisson(rate / frame_rate_hz), first_refresh, axis=0)
@@ -276,13 +301,20 @@ def simulate_run_freeze(
     in_freeze = np.tile(np.r_[np.zeros(run_frames, bool), np.ones(freeze_frames, bool)], n_trials)
     recording = make_recording(
         values[:, None, None], counts, times,
-        block=np.where(in_freeze, "test", "train"), repeat=np.where(in_freeze, trial_of, -1),
+        block=np.where(in_freeze, "test", "train"), repeat=np.where(in_freeze & repeats, trial_of, -1),
         frame_rate_hz=frame_rate_hz, session_id=f"simulated-run-freeze-seed{seed}",
         stimulus_name="full_field_flicker",
-        extra_attrs={"simulated": 1, "seed": int(seed), "dropped_frames": int(dropped_frames)},
-    ).assign_coords(cell_type=("cell", response["cell_type"].values[:n_cells]))
+        extra_attrs={"simulated": 1, "seed": int(seed), "dropped_frames": int(dropped_frames),
+                     "repeats": int(repeats)},
+    ).assign_coords(cell_type=("cell", cell_type))
     truth = xr.Dataset({"rate": (("frame", "cell"), frame_rate.astype(np.float32), {"units": "Hz"})},
                        coords={k: recording[k] for k in ("frame", "time", "cell", "block", "repeat")})
+    if n_ln_cells:
+        true_filter = np.full((n_cells + n_ln_cells, filters.shape[0]), np.nan)
+        true_filter[n_cells:] = filters.T
+        truth["filter"] = xr.DataArray(true_filter, dims=("cell", "lag"), attrs={"units": "1 (unit L2 norm)"},
+                                       coords={"lag": ("lag", np.arange(filters.shape[0]) / frame_rate_hz,
+                                                       {"units": "s", "long_name": "time before the response"})})
     return recording, truth
 
 
