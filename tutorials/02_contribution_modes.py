@@ -32,107 +32,99 @@ import warnings
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import torch
 import xarray as xr
 
 import retinacodec as rc
-from retinacodec.codec import analyses, decompose, fit_modes
+from retinacodec.codec import analyses, decompose, mode_stability, seed_sweep
 from retinacodec.codec.interventions import ablate_each_mode, intervention_curves
+from retinacodec.codec.sae.codec import CodecModule
 
-QUICK = os.environ.get("RETINACODEC_QUICK") == "1"  # the test suite runs a shorter version: fewer epochs and frames
+QUICK = os.environ.get("RETINACODEC_QUICK") == "1"  # the docs build runs a shorter version: fewer epochs and frames
 rec, truth = rc.load_sample()
 model = rc.load_sample_model()
-epochs = {"max_epochs": 150} if QUICK else {}
-frames_fit = {"n_fit_frames": 1500} if QUICK else {}
+short = {"n_fit_frames": 1000, "max_epochs": 30, "n_init": 1} if QUICK else {}
 
 # %% [markdown]
-# The paper's run
-# ---------------
+# The default: per-cell modes that add up
+# ---------------------------------------
 #
-# With no options, ``decompose`` is the CODEC paper's retina run, parameter for parameter: the
-# contributions explain the **surprisal** of the population rate vector (one number per frame,
-# so each mode has one loading time course for the whole population), and CODEC's
-# thresholded-sigmoid SAE is trained with the official hyper-parameters on the test stimulus.
-# The result records how well the contributions add up to the change of the surprisal from the
-# grey baseline (completeness).
+# With no options, ``decompose`` explains each cell's **generator signal** (the model's
+# output before its final Softplus) with integrated gradients from the grey (mean-luminance)
+# stimulus, 20 steps: one sample per (frame, cell). A BatchTopK sparse autoencoder per layer,
+# trained on 4000 training frames with a few restarts, turns the samples into modes; the
+# number of active modes varies from sample to sample. ``help(rc.codec.presets)`` says why
+# this is the default, with the table that chose it. On the command line:
+# ``retinacodec decompose model.pt rec.nwb --out modes.nc``.
 
 # %%
-with warnings.catch_warnings(record=True) as caught:
-    warnings.simplefilter("always")
-    paper = decompose(model, rec, progress=False, **epochs)
-for w in caught:
-    print("warning:", w.message)
-paper[["completeness_median", "completeness_max"]].to_dataframe()
-
-# %%
-paper[["n_latents", "n_modes", "r2", "r2_grand"]].to_dataframe()
+modes = decompose(model, rec, progress=False, **short)
+modes[["n_modes", "r2_grand", "l0", "completeness_median"]].to_dataframe()
 
 # %% [markdown]
-# On this 9.6-s test clip the official SAE keeps **no mode**: its codes pass the 0.9
-# threshold only where the sigmoid is nearly saturated, PyTorch's initialisation opens about
-# one code in 10⁴, and since the gate has no gradient, closed codes never learn. The same
-# recipe with 5 % of the codes open at the start (``open_fraction=0.05``, our option) learns
-# population modes. The contributions are already computed, so we refit the SAEs alone.
+# The contributions add up: summed over a layer's units they equal the change of the
+# generator from the grey stimulus to within ``completeness_median`` (relative). R² is the
+# SAE's reconstruction of held-out samples. Each (frame, cell) sample uses a few modes —
+# none where nothing changes, one or two most of the time:
 
 # %%
-x = paper["contributions"]
-population = fit_modes(x, x, ["layer1", "layer2"], sae="codec", open_fraction=0.05, progress=False, **epochs)
-population[["n_modes", "l0", "r2", "r2_grand"]].to_dataframe()
-
-# %% [markdown]
-# The paper's Fig. 8C correlates each population mode's loading with each cell's predicted rate
-# and clusters the cells on these profiles (modes standardised across cells, k-means with k by
-# silhouette, as the official ``5_kmeans_modes.py``).
-
-# %%
-frames = paper["frame"].values
-layer1 = population.sel(mode=population["mode_layer"] == "layer1")
-clusters = analyses.paper_cell_clusters(layer1["loadings"], paper["rate"])
-fig = rc.figures.plot_cell_mode_correlation(clusters["r"], clusters, list(truth["cell_type"].values))
-
-# %% [markdown]
-# Per-cell modes
-# --------------
-#
-# To read each cell's pathways we want one loading time course per cell: the contributions to
-# every cell's generator signal (the output before the Softplus), one sample per (frame, cell),
-# a TopK SAE trained on 4000 training frames. Preset ``"local"`` uses activation × gradient — each
-# unit's share of the generator's local linear map at that frame — which follows the true
-# pathway drives most closely on this simulator, at the price of not adding up to the output
-# change (hence the warning); preset ``"cells"`` uses integrated gradients. The same pipeline on
-# the layers' pre-nonlinearity activations gives *activation modes* for comparison.
-
-# %%
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    modes = decompose(model, rec, ["layer1", "layer2"], preset="local", progress=False, **frames_fit)
-    act_modes = decompose(model, rec, ["layer1", "layer2"], preset="local", source="activations", progress=False,
-                          **frames_fit)
-modes[["r2", "r2_grand", "l0", "n_modes", "completeness_median"]].to_dataframe()
+layer1_modes = modes.sel(mode=modes["mode_layer"] == "layer1")
+active = (layer1_modes["loadings"] > 0).sum("mode").values.ravel()
+pd.Series(np.bincount(active) / active.size, name="share of (frame, cell) samples").rename_axis("active modes")
 
 # %% [markdown]
 # Do the modes find the circuit's pathways?
 # -----------------------------------------
 #
 # For each ON-OFF cell, find the layer-1 mode whose loading best follows the true ON-pathway
-# drive and a different mode for the OFF-pathway drive.
+# drive and a different mode for the OFF-pathway drive (Pearson r over the test clip).
 
 # %%
+frames = modes["frame"].values
 drives = xr.concat([truth["on_drive"], truth["off_drive"]], dim=xr.DataArray(["on", "off"], dims="pathway"))
-modes1 = modes.sel(mode=modes["mode_layer"] == "layer1")
-match = analyses.match_pathways(modes1["loadings"], drives.sel(frame=frames))
+match = analyses.match_pathways(layer1_modes["loadings"], drives.sel(frame=frames))
 on_off = truth["cell"].values[truth["cell_type"].values == "ON-OFF"]
 table = match[["best_mode", "best_r"]].sel(cell=on_off).to_dataframe()
 table
 
 # %%
-assert (table["best_r"] >= 0.8).all()
+assert (table["best_r"] >= 0.6).all()
 cell = int(on_off[0])
 on_mode = int(match["best_mode"].sel(cell=cell, pathway="on"))
 off_mode = int(match["best_mode"].sel(cell=cell, pathway="off"))
-fig = rc.figures.plot_mode_atoms(modes1, labels={on_mode: "ON", off_mode: "OFF"})
+fig = rc.figures.plot_mode_atoms(layer1_modes, labels={on_mode: "ON", off_mode: "OFF"})
 
 # %%
 fig = rc.figures.plot_loadings(modes, cell, [on_mode, off_mode], truth["rate"], labels=["ON mode", "OFF mode"])
+
+# %% [markdown]
+# Population loadings
+# -------------------
+#
+# The per-cell loadings summed over cells, ``population_loadings (frame, mode)``, are each
+# mode's share of the summed contributions: one time course per mode, as in the paper. The
+# paper's Fig. 8C correlates each population loading with each cell's predicted rate and
+# clusters the cells on these profiles (modes standardised across cells, k-means with k by
+# silhouette, as the official ``5_kmeans_modes.py``).
+
+# %%
+clusters = analyses.paper_cell_clusters(layer1_modes["population_loadings"], modes["rate"])
+fig = rc.figures.plot_cell_mode_correlation(clusters["r"], clusters, list(truth["cell_type"].values))
+
+# %% [markdown]
+# Are the modes stable across SAE seeds?
+# --------------------------------------
+#
+# As the paper's hyper-parameter sweep does, fit the SAEs again with other seeds (the
+# contributions are computed once), pair each atom of the first run one to one with an atom of
+# every other run by cosine similarity, and count the modes that come back (cosine ≥ 0.9).
+
+# %%
+seeds = [0, 1] if QUICK else [0, 1, 2, 3, 4]
+runs = seed_sweep(model, rec, seeds, ["layer1"], progress=False, **short)
+stability = mode_stability(runs)
+fig = rc.figures.plot_mode_stability(stability)
+stability["reproduced"].to_pandas()
 
 # %% [markdown]
 # The paper's analyses
@@ -145,6 +137,7 @@ fig = rc.figures.plot_loadings(modes, cell, [on_mode, off_mode], truth["rate"], 
 
 # %%
 rows = []
+act_modes = decompose(model, rec, ["layer1", "layer2"], source="activations", progress=False, **short)
 for name, ds in [("contributions", modes), ("activations", act_modes)]:
     f = ds[name]
     signed, split = analyses.sparsity_by_layer(f, signed=True), analyses.sparsity_by_layer(f)
@@ -197,3 +190,74 @@ fig = rc.figures.plot_interventions(curves)
 # %%
 xr.Dataset({name: c["selectivity"] for name, c in curves.items()}).to_dataframe().round(3)
 plt.show()
+
+# %% [markdown]
+# The published recipe, and why it keeps no mode here
+# ---------------------------------------------------
+#
+# ``preset="paper"`` is the CODEC paper's retina run parameter for parameter: the
+# contributions explain the **surprisal** of the population rate vector (one number per
+# frame), and CODEC's thresholded-sigmoid SAE is trained with the official hyper-parameters
+# on the test clip (``--preset paper`` on the command line).
+
+# %%
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    paper = decompose(model, rec, preset="paper", progress=False, **({"max_epochs": 100} if QUICK else {}))
+for w in caught:
+    print("warning:", w.message)
+paper[["n_latents", "n_modes", "completeness_median"]].to_dataframe()
+
+# %% [markdown]
+# It keeps **no mode**. A code counts only where its sigmoid reaches the 0.9 threshold, and
+# the mask carries no gradient: while no code of a sample is open, the encoder learns nothing
+# from it. Whether anything opens depends on the initialisation. With PyTorch's default
+# initialisation, how often does the freshly built SAE open even one (frame, code) pair on
+# these contributions, and on Gaussian data of the same size?
+
+# %%
+x = paper["contributions"].sel(feature=paper["layer"] == "layer1").values
+x = x / x.std()
+gaussian = np.random.default_rng(0).normal(size=x.shape)
+
+
+def opens_at_init(samples: np.ndarray, seed: int) -> bool:
+    torch.manual_seed(seed)
+    d = samples.shape[1]
+    sae = CodecModule(d, 10 * d, d, threshold=0.9, dropout=0.05, l1=1e-4, nonneg=False).eval()
+    with torch.no_grad():
+        return bool((sae.encode(torch.as_tensor(samples, dtype=torch.float32)) > 0).any())
+
+
+n_seeds = 20 if QUICK else 100
+variance = np.linalg.svd(x - x.mean(0), compute_uv=False) ** 2
+pd.DataFrame({"seeds opening a code": [np.mean([opens_at_init(d, s) for s in range(n_seeds)])
+                                       for d in (x, gaussian)]}, index=["layer-1 contributions", "Gaussian"]).assign(
+    **{"variance in 2 PCs": [variance[:2].sum() / variance.sum(), np.nan]}).round(3)
+
+# %% [markdown]
+# The contributions are low-dimensional and heavy-tailed, and few initialisations open a
+# code on them. The official run also trained longer: 46 batches of its ~5,956 natural-scene
+# test frames × 800 epochs = 36,800 optimiser steps, where this 9.6-s clip gives 7 batches an
+# epoch. ``preset="paper_open"`` is the official recipe with only these two changes — 5 % of
+# the codes open at the start (``open_fraction=0.05``) and the official number of optimiser
+# steps (``n_steps=36800``) — and it learns population modes (a few minutes; the quick
+# version here makes fewer steps):
+
+# %%
+opened = decompose(model, rec, preset="paper_open", progress=False, **({"n_steps": 3000} if QUICK else {}))
+opened[["n_modes", "l0", "r2_grand"]].to_dataframe()
+
+# %% [markdown]
+# These population-surprisal modes have one time course for all cells; how well does the best
+# of them follow each ON-OFF cell's own pathway drives?
+
+# %%
+paper_layer1 = opened.sel(mode=opened["mode_layer"] == "layer1")["loadings"]
+r = xr.corr(paper_layer1, drives.sel(frame=frames, cell=on_off), dim="frame").fillna(0)
+r.max("mode").to_pandas().round(3)
+
+# %% [markdown]
+# Far less well than the per-cell modes of the default: the surprisal mixes every cell into
+# one number per frame, and its modes follow the population, not each cell's pathways.
+

@@ -118,7 +118,7 @@ DEFAULT_PRESET = "codec"
 #: The named presets. ``"paper"`` reproduces the published retina run parameter for parameter.
 PRESETS: dict[str, CodecConfig] = {
     "codec": CodecConfig(target="cell", output="generator", sae="batchtopk", k=3, expansion=2.0, fit_on="train",
-                         sae_options={"n_init": 3}),
+                         n_fit_frames=4000, sae_options={"n_init": 3}),
     "paper": CodecConfig(),
     "paper_open": CodecConfig(sae_options={"open_fraction": 0.05, "n_steps": OFFICIAL_SAE_STEPS}),
     "cells": CodecConfig(target="cell", output="generator", sae="topk", k=3, expansion=2.0, fit_on="train"),

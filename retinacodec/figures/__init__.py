@@ -11,6 +11,7 @@ from retinacodec.figures.fit import plot_prediction
 from retinacodec.figures.recording import plot_recording
 from retinacodec.figures.retina import plot_contribution_panel, plot_retina_figure
 from retinacodec.figures.rf import plot_mode_irf_grid, plot_rf_mosaic, plot_rf_pairs
+from retinacodec.figures.stability import plot_mode_stability
 from retinacodec.figures.style import save_figure
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "plot_loadings",
     "plot_mode_atoms",
     "plot_mode_irf_grid",
+    "plot_mode_stability",
     "plot_mode_vs_drive",
     "plot_prediction",
     "plot_recording",

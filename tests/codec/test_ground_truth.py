@@ -33,10 +33,9 @@ def sample():
 
 @pytest.fixture(scope="session")
 def cell_modes(sample):
+    """The default (preset 'codec') on layer 1."""
     model, rec, _ = sample
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # activation x gradient does not add up; the warning is tested elsewhere
-        return decompose(model, rec, ["layer1"], preset="local", progress=False)
+    return decompose(model, rec, ["layer1"], progress=False)
 
 
 def _drives(truth: xr.Dataset, frames: np.ndarray) -> xr.DataArray:
@@ -60,22 +59,36 @@ def _layer1(ds: xr.Dataset) -> xr.Dataset:
 
 
 def test_paper_preset_contributions_add_up(sample):
-    """The default (the paper's run): integrated gradients to the surprisal, median completeness <= 1e-4."""
+    """The paper's run: integrated gradients to the surprisal, median completeness <= 1e-4."""
     model, rec, _ = sample
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the official SAE may keep no mode on the sample (its own test)
-        ds = decompose(model, rec, progress=False, max_epochs=1)  # the SAE's training does not enter completeness
+        warnings.simplefilter("ignore")  # the official SAE keeps no mode on the sample (its own test)
+        ds = decompose(model, rec, preset="paper", progress=False, max_epochs=1)  # SAE training: not in completeness
     assert ds.attrs["target"] == "surprisal" and ds["loadings"].dims == ("frame", "mode")
     assert (ds["completeness_median"] <= 1e-4).all(), ds["completeness_median"].values
 
 
+def test_default_keeps_modes_that_add_up_with_varying_sets(cell_modes):
+    """Preset 'codec' on the sample: >= 8 modes, held-out R2 >= 0.9, completeness <= 1e-4, 0, 1, 2 ... active modes."""
+    ds = cell_modes
+    assert ds.attrs["preset"] == "codec" and ds.attrs["metrics_on"] == "held-out training samples"
+    assert int(ds["n_modes"].sel(sae="layer1")) >= 8 and float(ds["r2_grand"].sel(sae="layer1")) >= 0.9
+    assert float(ds["completeness_median"].sel(hooked_layer="layer1")) <= 1e-4
+    counts = np.bincount((ds["loadings"] > 0).sum("mode").values.ravel())
+    assert counts.size >= 4 and (counts[:4] > 0).all(), counts  # no fixed k: none, one, two, three ... modes
+
+
 def test_modes_recover_on_and_off_pathways(sample, cell_modes):
-    """Every ON-OFF cell: one layer-1 mode tracks its true ON drive, another its OFF drive, r >= 0.8."""
+    """Every ON-OFF cell: one layer-1 mode tracks its true ON drive, another its OFF drive (r >= 0.7 on the sample).
+
+    The sample model's cell 7 bounds this: no single layer-1 feature follows its true OFF drive better than r 0.78
+    (benchmarks/README.md); fresh simulations reach 0.82-0.85, and a mode matched to the wrong cell or pathway
+    gives r below 0.5."""
     _, _, truth = sample
     modes = _layer1(cell_modes)
     match = analyses.match_pathways(modes["loadings"], _drives(truth, modes["frame"].values))
     best = match.sel(cell=_on_off_cells(truth))
-    assert (best["best_r"] >= 0.8).all(), best["best_r"].values
+    assert (best["best_r"] >= 0.7).all(), best["best_r"].values
     assert (best["best_mode"].sel(pathway="on") != best["best_mode"].sel(pathway="off")).all()
 
 
@@ -108,7 +121,7 @@ def test_contribution_modes_are_more_selective_than_activation_modes(sample, cel
     model, rec, truth = sample
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        act = decompose(model, rec, ["layer1"], preset="local", source="activations", progress=False)
+        act = decompose(model, rec, ["layer1"], source="activations", progress=False)
     frames = cell_modes["frame"].values
     contribution = analyses.match_pathways(_layer1(cell_modes)["loadings"], _drives(truth, frames))
     activation = analyses.match_pathways(act["loadings"], _drives(truth, frames))
