@@ -366,7 +366,7 @@ def _prediction_figure(model, rec, truth, scores, path: str) -> None:  # noqa: A
     pred = predict(model, rec, frames)
     true_rate = pred.copy(data=truth["rate"].values[frames]) if truth is not None else None
     save_figure(plot_prediction(pred, recorded.transpose("frame", "cell"), scores, true_rate, seconds=seconds,
-                                recorded_label=label), path)
+                                recorded_label=label, cell_types=_cell_types(truth)), path)
     print(f"wrote {path}", file=sys.stderr)
 
 
@@ -743,8 +743,15 @@ def _prediction_from_rates(modes, rec, truth):  # noqa: ANN001, ANN202
     if observed.sizes["repeat"] >= 2:
         scores["feve"] = ("cell", feve(pred.values, observed.values))
     true_rate = truth["rate"].sel(frame=frames) if truth is not None else None
+    if true_rate is not None:  # as evaluate scores it, so both prediction.png say the same
+        scores["r_truth"] = ("cell", pearson_per_cell(pred.values, true_rate.transpose("frame", "cell").values))
     return plot_prediction(pred, observed.mean("repeat").assign_coords(time=pred["time"]), scores, true_rate,
-                           cell_types=truth["cell_type"] if truth is not None else None)
+                           cell_types=_cell_types(truth))
+
+
+def _cell_types(truth):  # noqa: ANN001, ANN202
+    """The truth's ``cell_type`` (ON, OFF, ON-OFF per cell), or None without a truth."""
+    return truth["cell_type"] if truth is not None and "cell_type" in truth else None
 
 
 def cmd_phenomena(args: argparse.Namespace) -> int:
@@ -760,7 +767,8 @@ def cmd_phenomena(args: argparse.Namespace) -> int:
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise FileExistsError(f"{out} already exists and is not empty; pass --overwrite to replace its files.")
     model = _load(args.model)
-    results, table = run_all(model, progress=True)
+    circuit = _phenomena_circuit(args, model)
+    results, table = run_all(model, circuit, progress=True)
     out.mkdir(parents=True, exist_ok=True)
     for name, ds in results.items():
         print(save_netcdf(ds, out / f"{name}.nc"))
@@ -774,6 +782,60 @@ def cmd_phenomena(args: argparse.Namespace) -> int:
     print(out / "table.json")
     print(table.to_string(float_format=lambda v: f"{v:.4g}"))
     return 0
+
+
+def _phenomena_circuit(args: argparse.Namespace, model):  # noqa: ANN001, ANN202
+    """The simulated circuit MODEL was fitted to: --truth, the truth beside --recording, else beside the model's
+    recording or the shipped sample's; --reference takes the reference retina; else a one-line error."""
+    from retinacodec.sim import RetinaCircuit
+    from retinacodec.sim.simulate import load_truth
+
+    if args.reference:
+        print("comparing with the reference phenomena retina (RetinaCircuit.phenomena: 3 cells, 12 x 12 pixels), not "
+              "the circuit the model was fitted to: cells are matched by index only")
+        return None
+    meta = getattr(model, "metadata", {}) or {}
+    if args.truth:
+        path = Path(args.truth)
+    elif args.nwb:
+        path = Path(args.nwb).with_name(f"{Path(args.nwb).stem}_truth.nc")
+        if not path.exists():
+            raise ValueError(f"{args.nwb} has no simulator truth beside it ({path.name}); give --truth TRUTH.nc, or "
+                             "--reference to compare with the reference retina instead.")
+    else:
+        path = _fitted_truth(meta)
+        if path is None:
+            raise ValueError(f"{args.model} was fitted to {meta.get('source_file') or 'a recording'} (session "
+                             f"{meta.get('session_id', '?')!r}), which has no simulator truth to compare with; give "
+                             "--truth TRUTH.nc (retinacodec simulate writes one) or --reference for the reference "
+                             "retina.")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist; give the simulator truth (.nc) of the model's recording.")
+    circuit = RetinaCircuit.from_truth(load_truth(path))
+    n_cells = int(model.config.n_cells) if hasattr(model.config, "n_cells") else None
+    if n_cells is not None and n_cells != circuit.n_cells:
+        raise ValueError(f"{path} is a circuit of {circuit.n_cells} cells but the model has {n_cells}: it is not the "
+                         "circuit the model was fitted to; give that recording's truth.")
+    print(f"comparing with the circuit the model was fitted to: {path} ({circuit.n_cells} cells, "
+          f"{circuit.size[0]} x {circuit.size[1]} pixels), cell by cell")
+    return circuit
+
+
+def _fitted_truth(meta: dict) -> Path | None:
+    """The truth of the recording a model's metadata names: beside its source file, or the shipped sample's."""
+    from retinacodec.sample import sample_paths
+
+    source = Path(str(meta.get("source_file", "")))
+    if source.name:
+        beside = source.with_name(f"{source.stem}_truth.nc")
+        if beside.is_file():
+            return beside
+    import h5py
+
+    nwb, truth = sample_paths()
+    with h5py.File(nwb, "r") as f:  # the sample's session id, without reading the recording
+        session = f["general/session_id"][()].decode() if "general/session_id" in f else None
+    return Path(truth) if session and meta.get("session_id") == session else None
 
 
 def cmd_figures(args: argparse.Namespace) -> int:
@@ -1182,12 +1244,19 @@ def build_parser() -> argparse.ArgumentParser:
     s = parser("phenomena", "retinal phenomena: a model's in-silico experiments beside the simulator's",
                "Run the classic experiments (step, paired flash, omitted stimulus response over a sweep of "
                "periods, latency coding, motion anticipation and reversal, contrast adaptation with LN fits) on "
-               "MODEL and on the ground-truth simulator with the published mechanisms (RetinaCircuit.phenomena); "
+               "MODEL and on the simulated circuit it was fitted to (--truth, or found from the model's recording), "
                "writes one NetCDF file and one figure (PNG and PDF) per experiment and the table of measures "
                "(text and JSON) to --out, and prints each path.")
     s.add_argument("model", metavar="MODEL", help="fitted model checkpoint (.pt)")
     s.add_argument("--out", required=True, help="folder for the results")
     s.add_argument("--overwrite", action="store_true", help="replace files in --out if it is not empty")
+    which = s.add_mutually_exclusive_group()
+    which.add_argument("--truth", metavar="TRUTH", help="simulator truth (.nc) of the recording MODEL was fitted to "
+                       "(default: the one beside that recording, or the shipped sample's)")
+    which.add_argument("--recording", dest="nwb", metavar="REC",
+                       help="the simulated recording MODEL was fitted to; its <stem>_truth.nc is used")
+    which.add_argument("--reference", action="store_true",
+                       help="compare with the reference phenomena retina (3 cells, 12 x 12), not the model's circuit")
     s.set_defaults(func=cmd_phenomena)
 
     s = parser("demo", help="the main job on the shipped sample",
