@@ -83,7 +83,8 @@ def _load(path: str, device: str = "cpu"):  # noqa: ANN202
 
     if Path(path).is_file() and h5py.is_hdf5(path):
         raise ValueError(
-            f"{path} is an HDF5/NWB recording, not a model checkpoint: the arguments look swapped. "
+            f"{path} is an HDF5 file (an NWB recording or a NetCDF result), not a model checkpoint: are the arguments "
+            "swapped? "
             "Give the model first, then the recording: retinacodec COMMAND MODEL.pt RECORDING.nwb"
         )
     return load_model(path, device=device)
