@@ -206,7 +206,7 @@ def _raster(ax: Axes, contributions: xr.DataArray, layer: str, extent: list[floa
     n_pos = int((sub["sign"].values == "pos").sum())
     ax.axhline(n_pos - 0.5, color="0.3", lw=0.5)
     signs = np.where(sub["sign"].values[order] == "pos", "+", "−")
-    ends = [0, n_pos - 1, n_pos, values.shape[0] - 1]  # first and last channel of each part: ids, not crowded
+    ends = [0, n_pos, values.shape[0] - 1]  # where each part starts, and the last row: ids, not crowded
     ax.set_yticks(ends, [f"{signs[i]}{sub['channel'].values[order][i]}" for i in ends], fontsize=5)
     ax.set_yticks(range(values.shape[0]), minor=True)
     ax.tick_params(axis="y", which="both", length=1.5, pad=1)
