@@ -124,7 +124,8 @@ def choose_frames(rate: xr.DataArray, loadings: xr.DataArray, span_s: float = 2.
                 continue
             similar = 0.0
             if maps is not None and int(ids[a]) in maps and int(ids[b]) in maps:
-                similar = round(float(np.corrcoef(maps[int(ids[a])].ravel(), maps[int(ids[b])].ravel())[0, 1]), 1)
+                with np.errstate(invalid="ignore", divide="ignore"):  # a flat map has no correlation: NaN, then 0
+                    similar = round(float(np.corrcoef(maps[int(ids[a])].ravel(), maps[int(ids[b])].ravel())[0, 1]), 1)
             key = (similar if np.isfinite(similar) else 0.0, -(r[a] + r[b]))
             if key < best_key:
                 best, best_key = (a, b), key
@@ -249,7 +250,8 @@ def _choose_cell(modes: xr.Dataset, irf: xr.Dataset | None, cell_types: Sequence
         if irf is None:
             return c, frames
         maps = _irf_maps(irf, c)
-        r = float(np.corrcoef(maps[frames[0]].ravel(), maps[frames[1]].ravel())[0, 1])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = float(np.nan_to_num(np.corrcoef(maps[frames[0]].ravel(), maps[frames[1]].ravel())[0, 1]))
         if best is None or round(r, 1) < best[0]:
             best = (round(r, 1), c, frames)
     return (best[1], best[2]) if best is not None else (pool[0], None)
