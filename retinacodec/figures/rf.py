@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 from matplotlib.lines import Line2D
@@ -408,7 +409,8 @@ def plot_mode_irf_grid(combos: xr.Dataset, cells: Sequence | None = None, combin
         length = round_length(np.ptp(bar_ax.get_xlim()))
         scale_bar(bar_ax, length, f"{length:g} {'ms' if flat else 'µm'}")
     if im is not None:
-        cb = fig.colorbar(im, ax=axes, location="right", shrink=0.5, aspect=15, pad=0.01)
+        solid = ScalarMappable(norm=im.norm, cmap=im.get_cmap())  # the last map may be a faded one
+        cb = fig.colorbar(solid, ax=axes, location="right", shrink=0.5, aspect=15, pad=0.01)
         cb.set_label("map weight (unit norm); red ON, blue OFF", fontsize=5)
         cb.ax.tick_params(labelsize=5, length=2)
     what = "mean IRF" if kind == "mean" else "IRF of the strongest frame"
