@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast lint sample benchmarks docs docs-full dist clean
+.PHONY: setup demo test test-fast lint sample benchmarks docs docs-full tutorials dist clean
 
 setup: $(STAMP)
 
@@ -37,6 +37,11 @@ docs: $(STAMP)
 docs-full: $(STAMP)
 	RETINACODEC_DOCS_FULL=1 $(VENV)/bin/sphinx-build -b html $(SPHINXOPTS) docs docs/_build/html-full
 
+# The six tutorials, full versions, executed to notebooks with their outputs in tutorials/_build/ (not part of
+# `make test`: an hour or so on a laptop CPU). One: `make tutorials T="03 05"`; quick: RETINACODEC_QUICK=1.
+tutorials: $(STAMP)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(PY) tutorials/execute.py $(T)
+
 # A wheel and an sdist (the shipped sample included) in dist/.
 dist: $(STAMP)
 	$(PY) -m build --no-isolation --outdir dist .
@@ -49,4 +54,4 @@ benchmarks: $(STAMP)
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache .ruff_cache dist docs/_build docs/auto_tutorials docs/api/generated \
-		docs/tutorial_sources docs/sg_execution_times.rst docs/api/retinacodec*.rst
+		docs/tutorial_sources docs/sg_execution_times.rst tutorials/_build docs/api/retinacodec*.rst

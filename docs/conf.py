@@ -77,8 +77,8 @@ if not FULL:
 SOURCES = HERE / "tutorial_sources"  # a copy: sphinx-gallery runs each script in its folder, which it writes to
 shutil.rmtree(SOURCES, ignore_errors=True)
 SOURCES.mkdir()
-for path in (HERE.parent / "tutorials").glob("*"):
-    if path.suffix in (".py", ".txt") or path.name.endswith(".rst"):
+for path in (HERE.parent / "tutorials").glob("*"):  # the tutorials, not their runner (execute.py)
+    if path.name[:2].isdigit() and path.suffix == ".py" or path.suffix == ".txt" or path.name.endswith(".rst"):
         shutil.copy2(path, SOURCES / path.name)
 
 sphinx_gallery_conf = {

@@ -8,8 +8,13 @@ The main entry points::
     scores = rc.evaluate(model, rec, truth, baseline=rc.fit_ln(rec))   # the CNN beside a classic LN model
 """
 
+import warnings as _warnings
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
+
+with _warnings.catch_warnings():  # in Jupyter without ipywidgets, tqdm.auto warns once and uses its text bars anyway
+    _warnings.filterwarnings("ignore", message="IProgress not found")
+    import tqdm.auto  # noqa: F401  (imported first here, so the submodules' imports find it quiet)
 
 from retinacodec import absence, classifiers, figures, phenomena, rf
 from retinacodec.attribution import Surprisal, contributions, contributions_for_recording, layer_contributions

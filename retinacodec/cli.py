@@ -83,7 +83,8 @@ def _load(path: str, device: str = "cpu"):  # noqa: ANN202
 
     if Path(path).is_file() and h5py.is_hdf5(path):
         raise ValueError(
-            f"{path} is an HDF5/NWB recording, not a model checkpoint: the arguments look swapped. "
+            f"{path} is an HDF5 file (an NWB recording or a NetCDF result), not a model checkpoint: are the arguments "
+            "swapped? "
             "Give the model first, then the recording: retinacodec COMMAND MODEL.pt RECORDING.nwb"
         )
     return load_model(path, device=device)
@@ -366,7 +367,7 @@ def _prediction_figure(model, rec, truth, scores, path: str) -> None:  # noqa: A
     pred = predict(model, rec, frames)
     true_rate = pred.copy(data=truth["rate"].values[frames]) if truth is not None else None
     save_figure(plot_prediction(pred, recorded.transpose("frame", "cell"), scores, true_rate, seconds=seconds,
-                                recorded_label=label), path)
+                                recorded_label=label, cell_types=_cell_types(truth)), path)
     print(f"wrote {path}", file=sys.stderr)
 
 
@@ -613,12 +614,12 @@ def _open_result(path: str, required: tuple[str, ...], what: str):  # noqa: ANN2
     return ds
 
 
-def _figure_jobs(modes, irf, rec, truth) -> dict:  # noqa: ANN001
-    """Name → function drawing one figure, for every figure the inputs allow."""
+def _figure_jobs(modes, irf, rec, truth, sta=None) -> dict:  # noqa: ANN001
+    """Name → function drawing one figure, for every figure the inputs allow (one raising ValueError: skipped)."""
     import xarray as xr
 
     from retinacodec import figures
-    from retinacodec.codec.analyses import cell_mode_correlation, match_pathways, paper_cell_clusters
+    from retinacodec.codec.analyses import cell_mode_correlation, match_pathways
 
     jobs: dict = {}
     labels = list(truth["cell_type"].values) if truth is not None else None
@@ -639,17 +640,87 @@ def _figure_jobs(modes, irf, rec, truth) -> dict:  # noqa: ANN001
         if "rate" in modes:
             corr = cell_mode_correlation(modes["loadings"], modes["rate"])
             layer1 = modes["loadings"].isel(mode=np.flatnonzero(modes["mode_layer"].values == "layer1"))
-            clusters = (paper_cell_clusters(layer1 if layer1.sizes["mode"] else modes["loadings"], modes["rate"])
-                        if modes.sizes["cell"] >= 3 else None)
+            clusters = (_cell_clusters(layer1 if layer1.sizes["mode"] else modes["loadings"], modes["rate"])
+                        if modes.sizes["cell"] >= 4 else None)
             jobs["cell_mode_correlation"] = lambda: figures.plot_cell_mode_correlation(corr, clusters, labels)
             if "contributions" in modes:
                 jobs["retina_figure"] = lambda: figures.plot_retina_figure(modes, irf, clusters, corr,
                                                                            cell_labels=labels)
+    if irf is not None:
+        jobs.update(_rf_jobs(modes, irf, truth, sta))
     if rec is not None:
         jobs["recording"] = lambda: figures.plot_recording(rec)
         if "rate" in modes and np.any(rec["repeat"].values >= 0):
             jobs["prediction"] = lambda: _prediction_from_rates(modes, rec, truth)
     return jobs
+
+
+def _cell_clusters(loadings, rates):  # noqa: ANN001, ANN202
+    """The official cell clusters (``paper_cell_clusters``: k-means, k by silhouette), every cluster of ≥ 2 cells.
+
+    A cluster of one cell says nothing about a group; of the k in 2 .. 8 whose clusters all hold
+    at least two cells, the one with the best silhouette (the official choice when it qualifies).
+    """
+    import xarray as xr
+
+    from retinacodec.codec.analyses import cell_mode_correlation, cluster_cells
+
+    corr = cell_mode_correlation(loadings, rates)
+    fits = [cluster_cells(corr, k_range=range(k, k + 1), seed=42, standardize=True)
+            for k in range(2, min(9, corr.sizes["cell"] // 2 + 1))]
+    sized = [f for f in fits if np.bincount(f["cluster"].values).min() >= 2] or fits[:1]
+    best = max(sized, key=lambda f: float(f["silhouette"].max()))
+    return xr.Dataset({"cluster": best["cluster"], "r": corr,
+                       "silhouette": ("k", [float(f["silhouette"].max()) for f in fits])},
+                      coords={"k": [int(f.attrs["k"]) for f in fits]}, attrs={**best.attrs, "min_cluster_size": 2})
+
+
+def _rf_jobs(modes, irf, truth, sta) -> dict:  # noqa: ANN001
+    """The receptive-field figures an IRF file (with its STA group) supports: mosaic, STA vs IRF, IRF per mode."""
+    import xarray as xr
+
+    from retinacodec import figures
+    from retinacodec.rf import fit_ellipse, mode_combination_irfs, polarity_and_latency, rank1
+
+    jobs: dict = {}
+    types = truth["cell_type"] if truth is not None else None
+    if sta is not None:
+        parts = {"STA": rank1(sta["sta"]), "mean IRF": rank1(_mean_irf(irf))}
+        if figures.rf.full_field(sta):
+            jobs["rf_mosaic"] = lambda: _skip("a full-field (1x1) stimulus has no spatial map, so no mosaic")
+        else:
+            px = float(sta.attrs["pixel_size_um"])
+            ellipses = xr.merge([fit_ellipse(parts["STA"]["spatial"], px),
+                                 polarity_and_latency(parts["STA"]["spatial"], parts["STA"]["temporal"])])
+            jobs["rf_mosaic"] = lambda: figures.plot_rf_mosaic(ellipses, (sta.sizes["y"], sta.sizes["x"]), truth,
+                                                               cell_types=types, source="STA")
+        jobs["rf_sta_vs_irf"] = lambda: figures.plot_rf_pairs(parts, cell_types=types)
+    else:
+        jobs["rf_mosaic"] = jobs["rf_sta_vs_irf"] = lambda: _skip(
+            "the IRF file has no STA (it was made with `retinacodec rf --no-sta`)")
+    if modes.sizes["mode"]:
+        layer1 = modes["loadings"].isel(mode=np.flatnonzero(modes["mode_layer"].values == "layer1"))
+        layer1 = layer1 if layer1.sizes["mode"] else modes["loadings"]
+        jobs["irf_per_mode"] = lambda: figures.plot_mode_irf_grid(mode_combination_irfs(layer1, irf),
+                                                                  cell_types=types)
+    return jobs
+
+
+def _skip(reason: str):  # noqa: ANN202
+    """A figure job that cannot be drawn: raises the one-line reason ``figures`` prints."""
+    raise ValueError(reason)
+
+
+def _mean_irf(irf):  # noqa: ANN001, ANN202
+    """The IRF averaged over frames, ``(cell, lag, y, x)``: of the full IRFs, or rebuilt from their rank-1 parts."""
+    if "irf" in irf:
+        return irf["irf"].mean("frame")
+    weighted = irf["temporal"] * irf["singular_value"]  # (frame, cell, lag)
+    mean = np.einsum("fcl,fcyx->clyx", weighted.transpose("frame", "cell", "lag").values,
+                     irf["spatial"].transpose("frame", "cell", "y", "x").values) / irf.sizes["frame"]
+    coords = {k: irf[k] for k in ("cell", "lag", "y", "x") if k in irf.coords}
+    return irf["spatial"].isel(frame=0, drop=True).expand_dims(lag=irf.sizes["lag"], axis=1).copy(
+        data=mean.astype(np.float32)).assign_coords(coords)
 
 
 def _prediction_from_rates(modes, rec, truth):  # noqa: ANN001, ANN202
@@ -673,8 +744,15 @@ def _prediction_from_rates(modes, rec, truth):  # noqa: ANN001, ANN202
     if observed.sizes["repeat"] >= 2:
         scores["feve"] = ("cell", feve(pred.values, observed.values))
     true_rate = truth["rate"].sel(frame=frames) if truth is not None else None
+    if true_rate is not None:  # as evaluate scores it, so both prediction.png say the same
+        scores["r_truth"] = ("cell", pearson_per_cell(pred.values, true_rate.transpose("frame", "cell").values))
     return plot_prediction(pred, observed.mean("repeat").assign_coords(time=pred["time"]), scores, true_rate,
-                           cell_types=truth["cell_type"] if truth is not None else None)
+                           cell_types=_cell_types(truth))
+
+
+def _cell_types(truth):  # noqa: ANN001, ANN202
+    """The truth's ``cell_type`` (ON, OFF, ON-OFF per cell), or None without a truth."""
+    return truth["cell_type"] if truth is not None and "cell_type" in truth else None
 
 
 def cmd_phenomena(args: argparse.Namespace) -> int:
@@ -690,7 +768,8 @@ def cmd_phenomena(args: argparse.Namespace) -> int:
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise FileExistsError(f"{out} already exists and is not empty; pass --overwrite to replace its files.")
     model = _load(args.model)
-    results, table = run_all(model, progress=True)
+    circuit = _phenomena_circuit(args, model)
+    results, table = run_all(model, circuit, progress=True)
     out.mkdir(parents=True, exist_ok=True)
     for name, ds in results.items():
         print(save_netcdf(ds, out / f"{name}.nc"))
@@ -706,25 +785,91 @@ def cmd_phenomena(args: argparse.Namespace) -> int:
     return 0
 
 
+def _phenomena_circuit(args: argparse.Namespace, model):  # noqa: ANN001, ANN202
+    """The simulated circuit MODEL was fitted to: --truth, the truth beside --recording, else beside the model's
+    recording or the shipped sample's; --reference takes the reference retina; else a one-line error."""
+    from retinacodec.sim import RetinaCircuit
+    from retinacodec.sim.simulate import load_truth
+
+    if args.reference:
+        print("comparing with the reference phenomena retina (RetinaCircuit.phenomena: 3 cells, 12 x 12 pixels), not "
+              "the circuit the model was fitted to: cells are matched by index only")
+        return None
+    meta = getattr(model, "metadata", {}) or {}
+    if args.truth:
+        path = Path(args.truth)
+    elif args.nwb:
+        path = Path(args.nwb).with_name(f"{Path(args.nwb).stem}_truth.nc")
+        if not path.exists():
+            raise ValueError(f"{args.nwb} has no simulator truth beside it ({path.name}); give --truth TRUTH.nc, or "
+                             "--reference to compare with the reference retina instead.")
+    else:
+        path = _fitted_truth(meta)
+        if path is None:
+            raise ValueError(f"{args.model} was fitted to {meta.get('source_file') or 'a recording'} (session "
+                             f"{meta.get('session_id', '?')!r}), which has no simulator truth to compare with; give "
+                             "--truth TRUTH.nc (retinacodec simulate writes one) or --reference for the reference "
+                             "retina.")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist; give the simulator truth (.nc) of the model's recording.")
+    circuit = RetinaCircuit.from_truth(load_truth(path))
+    n_cells = int(model.config.n_cells) if hasattr(model.config, "n_cells") else None
+    if n_cells is not None and n_cells != circuit.n_cells:
+        raise ValueError(f"{path} is a circuit of {circuit.n_cells} cells but the model has {n_cells}: it is not the "
+                         "circuit the model was fitted to; give that recording's truth.")
+    print(f"comparing with the circuit the model was fitted to: {path} ({circuit.n_cells} cells, "
+          f"{circuit.size[0]} x {circuit.size[1]} pixels), cell by cell")
+    return circuit
+
+
+def _fitted_truth(meta: dict) -> Path | None:
+    """The truth of the recording a model's metadata names: beside its source file, or the shipped sample's."""
+    from retinacodec.sample import sample_paths
+
+    source = Path(str(meta.get("source_file", "")))
+    if source.name:
+        beside = source.with_name(f"{source.stem}_truth.nc")
+        if beside.is_file():
+            return beside
+    import h5py
+
+    nwb, truth = sample_paths()
+    with h5py.File(nwb, "r") as f:  # the sample's session id, without reading the recording
+        session = f["general/session_id"][()].decode() if "general/session_id" in f else None
+    return Path(truth) if session and meta.get("session_id") == session else None
+
+
 def cmd_figures(args: argparse.Namespace) -> int:
+    import xarray as xr
+
     from retinacodec.figures import save_figure
 
     modes = _open_result(args.modes, ("modes", "loadings", "mode_layer"),
                          "CODEC result (retinacodec decompose --out / save_modes)")
-    irf = _open_result(args.irf, ("rate",), "IRF file (retinacodec.rf.instantaneous_rf)") if args.irf else None
-    if irf is not None and "spatial" not in irf and "irf" not in irf:
-        raise ValueError(f"{args.irf} is not an IRF file: it has neither 'spatial' nor 'irf'.")
+    irf = sta = None
+    if args.irf:
+        irf = _open_result(args.irf, ("rate",), "IRF file (retinacodec rf --out)")
+        if "spatial" not in irf and "irf" not in irf:
+            raise ValueError(f"{args.irf} is not an IRF file: it has neither 'spatial' nor 'irf'.")
+        _check_same_run(modes, irf, args.modes, args.irf, "IRF file")
+        try:
+            sta = xr.load_dataset(args.irf, group="sta")
+        except OSError:  # no group 'sta': made with --no-sta
+            sta = None
     rec = truth = None
     if args.nwb:
         args.recording = args.nwb
         rec = _read(_RecordingArg.of(args), args.stimulus)
+        _check_same_run(modes, rec, args.modes, args.nwb, "recording")
         truth = _truth_for(Path(args.nwb), rec, args.truth)
     import matplotlib.pyplot as plt
 
-    jobs = _figure_jobs(modes, irf, rec, truth)
+    jobs = _figure_jobs(modes, irf, rec, truth, sta)
     out = Path(args.out)
+    existing = [str(out / f"{name}.{args.format}") for name in jobs if (out / f"{name}.{args.format}").exists()]
+    if existing and not args.overwrite:
+        raise FileExistsError(f"{', '.join(existing)} already exist(s); pass --overwrite to replace them.")
     out.mkdir(parents=True, exist_ok=True)
-
     for name, draw in jobs.items():
         try:
             fig = draw()
@@ -733,7 +878,31 @@ def cmd_figures(args: argparse.Namespace) -> int:
             continue
         print(save_figure(fig, out / f"{name}.{args.format}"))
         plt.close(fig)
+    if irf is None:
+        print("retinacodec: no --irf: the receptive-field figures (rf_mosaic, rf_sta_vs_irf, irf_per_mode) and the "
+              "IRF insets need `retinacodec rf MODEL REC --out rf.nc`, then --irf rf.nc", file=sys.stderr)
     return 0
+
+
+def _check_same_run(modes, other, modes_path: str, other_path: str, what: str) -> None:  # noqa: ANN001
+    """Raise a one-line error when a recording or IRF file is not of the recording and frames the modes come from."""
+    mine = str(modes.attrs.get("provenance", ""))
+    theirs = str(other.attrs.get("session_id", other.attrs.get("provenance", "")))
+    if mine and theirs and mine != theirs:
+        raise ValueError(f"{other_path} is not the {what} of {modes_path}: it is of session {theirs!r}, the modes of "
+                         f"{mine!r}; give the {what} the modes were computed from.")
+    frames = modes["frame"].values
+    if "cell" in other.dims and "cell" in modes.dims and not np.array_equal(
+            np.sort(other["cell"].values), np.sort(modes["cell"].values)):
+        raise ValueError(f"{other_path} has cells {other['cell'].values.tolist()} but {modes_path} has "
+                         f"{modes['cell'].values.tolist()}: the inputs do not match; give the {what} the modes were "
+                         "computed from.")
+    known = other["frame"].values
+    shared = np.isin(frames, known).mean() if what == "recording" else np.isin(known, frames).any()
+    if (what == "recording" and shared < 1) or not shared:
+        raise ValueError(f"{other_path} does not hold the frames of {modes_path} ({frames[0]}..{frames[-1]}): the "
+                         f"inputs do not match; give the {what} the modes were computed from"
+                         + (" (retinacodec rf MODEL REC --out rf.nc covers them)." if what == "IRF file" else "."))
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
@@ -1059,26 +1228,36 @@ def build_parser() -> argparse.ArgumentParser:
     s = parser("figures", "draw every figure that saved results allow",
                "Draw figures from saved results: the mode atoms (ON / OFF modes marked when the simulator's truth "
                "is known), a mode's loading against the true drive it follows, the cell x mode correlation by "
-               "cluster, the paper's retina figure (rate, contribution rasters, two modes; IRF insets with --irf), "
-               "and with --recording the recording summary and predicted vs recorded rates. Prints each path.")
+               "cluster, the paper's retina figure (rate, contribution rasters, two modes; IRF insets with --irf); "
+               "with --irf (from `retinacodec rf`, with its STA) the RF mosaic, STA vs mean IRF and the IRFs per "
+               "mode set; with --recording the recording summary and predicted vs recorded rates. Prints each "
+               "path; a figure its inputs cannot support is skipped with a one-line reason.")
     s.add_argument("modes", metavar="MODES", help="CODEC result from `retinacodec decompose --out` (.nc)")
     s.add_argument("--irf", metavar="IRF", help="instantaneous receptive fields (.nc) covering the analysed frames")
     s.add_argument("--recording", dest="nwb", metavar="REC", help="the NWB recording the modes were computed on")
     s.add_argument("--truth", help="simulator truth NetCDF (default: <recording>_truth.nc if present)")
     s.add_argument("--out", required=True, help="folder for the figures")
     s.add_argument("--format", choices=("png", "svg", "pdf"), default="png", help="figure file format")
+    s.add_argument("--overwrite", action="store_true", help="replace figures that exist in --out")
     _reader_args(s)
     s.set_defaults(func=cmd_figures)
 
     s = parser("phenomena", "retinal phenomena: a model's in-silico experiments beside the simulator's",
                "Run the classic experiments (step, paired flash, omitted stimulus response over a sweep of "
                "periods, latency coding, motion anticipation and reversal, contrast adaptation with LN fits) on "
-               "MODEL and on the ground-truth simulator with the published mechanisms (RetinaCircuit.phenomena); "
+               "MODEL and on the simulated circuit it was fitted to (--truth, or found from the model's recording), "
                "writes one NetCDF file and one figure (PNG and PDF) per experiment and the table of measures "
                "(text and JSON) to --out, and prints each path.")
     s.add_argument("model", metavar="MODEL", help="fitted model checkpoint (.pt)")
     s.add_argument("--out", required=True, help="folder for the results")
     s.add_argument("--overwrite", action="store_true", help="replace files in --out if it is not empty")
+    which = s.add_mutually_exclusive_group()
+    which.add_argument("--truth", metavar="TRUTH", help="simulator truth (.nc) of the recording MODEL was fitted to "
+                       "(default: the one beside that recording, or the shipped sample's)")
+    which.add_argument("--recording", dest="nwb", metavar="REC",
+                       help="the simulated recording MODEL was fitted to; its <stem>_truth.nc is used")
+    which.add_argument("--reference", action="store_true",
+                       help="compare with the reference phenomena retina (3 cells, 12 x 12), not the model's circuit")
     s.set_defaults(func=cmd_phenomena)
 
     s = parser("demo", help="the main job on the shipped sample",

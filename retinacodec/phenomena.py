@@ -520,8 +520,14 @@ def _measures(results: dict[str, xr.Dataset]) -> dict[str, tuple[float, str]]:
     out["latency coding: latency at intensity -3"] = (_median(lc["latency_ms"].sel(intensity=-3.0, method="nearest")),
                                                       "ms")
     out["motion anticipation: distance"] = (_median(results["motion_anticipation"]["anticipation_px"]), "px")
-    out["motion reversal: response / continuing peak"] = (_median(results["motion_reversal"]["reversal_ratio"]),
-                                                          "ratio")
+    mr = results["motion_reversal"]
+    # most cells are never reached by the bar or do not answer the reversal (ratio ~0, a median of nothing): the
+    # measure is that of the most responsive cell, the one the figure shows
+    best = int(np.nanargmax(mr["reversal_response"].values)) if np.isfinite(mr["reversal_response"]).any() else None
+    out["motion reversal: extra peak after the reversal, most responsive cell"] = (
+        float(mr["reversal_response"].values[best]) if best is not None else float("nan"), "Hz")
+    out["motion reversal: that cell's extra peak / its continuing peak"] = (
+        float(mr["reversal_ratio"].values[best]) if best is not None else float("nan"), "ratio")
     ca = results["contrast_adaptation"]
     out["contrast adaptation: gain high / low"] = (_median(ca["gain_ratio"]), "ratio")
     for k, c in enumerate(ca.contrast.values):

@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import xarray as xr  # noqa: E402
+from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar  # noqa: E402
 
 import retinacodec.figures.rf as rf_figures  # noqa: E402
 from retinacodec.figures import plot_mode_irf_grid, plot_rf_mosaic, plot_rf_pairs, save_figure  # noqa: E402
@@ -31,7 +32,9 @@ def filters(n_cells=3, size=12, seed=0):
 
 
 def texts(fig):
-    return [t.get_text() for ax in fig.axes for t in ax.texts] + [t.get_text() for t in fig.texts]
+    """Every text of a figure, the scale bars' labels (AnchoredSizeBar artists) included."""
+    bars = [a.txt_label.get_text() for ax in fig.axes for a in ax.artists if isinstance(a, AnchoredSizeBar)]
+    return [t.get_text() for ax in fig.axes for t in ax.texts] + [t.get_text() for t in fig.texts] + bars
 
 
 def test_mosaic_has_ellipses_legend_and_scale_bar(tmp_path: Path):
@@ -57,14 +60,15 @@ def test_pairs_show_space_and_time_for_each_estimate():
     f = filters()
     fig = plot_rf_pairs({"STA": rank1(f), "mean IRF": rank1(f * 2)}, cells=[3, 8],
                         cell_types=xr.DataArray(["ON", "OFF", "ON"], dims="cell", coords={"cell": [3, 5, 8]}))
-    assert len(fig.axes) == 2 * 4
+    assert len(fig.axes) == 2 * 4 + 2  # and a colour bar per estimate
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles == ["STA: space", "STA: time", "mean IRF: space", "mean IRF: time"]
     images = [ax.images[0] for ax in fig.axes if ax.images]
     assert len(images) == 4 and all(im.get_cmap().name == "RdBu_r" for im in images)
     assert all(np.isclose(im.norm.vmin, -im.norm.vmax) for im in images)  # zero-centred
     bars = texts(fig)
-    assert sum(t.endswith("µm") for t in bars) == 2 and sum(t.endswith("ms") for t in bars) == 2
+    assert sum(t.endswith("µm") for t in bars) == 2
+    assert [ax.get_xlabel() for ax in fig.axes[6:8]] == ["", "ms before the response"]
     assert fig.axes[0].get_ylabel() == "cell 3\nON"
     assert abs(fig.get_figwidth() - 180 / 25.4) < 1e-6
     plt.close(fig)
@@ -87,14 +91,14 @@ def test_mode_grid_has_one_panel_per_cell_and_mode_set():
     combos = mode_combination_irfs(loadings, irf)
     assert list(combos["label"].values) == ["4", "7", "4+7"]
     fig = plot_mode_irf_grid(combos)
-    assert len(fig.axes) == 3 * 3
+    assert len(fig.axes) == 3 * 3 + 1  # and the colour bar
     assert [ax.get_title().split("\n")[0] for ax in fig.axes[:3]] == ["4", "7", "4+7"]
     assert [fig.axes[3 * i].get_ylabel() for i in range(3)] == ["cell 3", "cell 5", "cell 8"]
     assert any(t.endswith("µm") for t in texts(fig))
     plt.close(fig)
-    assert len(plot_mode_irf_grid(combos, max_columns=2).axes) == 3 * 2  # the two most frequent sets
+    assert len(plot_mode_irf_grid(combos, max_columns=2).axes) == 3 * 2 + 1  # the two most frequent sets
     fig = plot_mode_irf_grid(combos, cells=[5], combinations=[1], kind="example")
-    assert len(fig.axes) == 1 and "strongest frame" in fig._suptitle.get_text()
+    assert len(fig.axes) == 1 + 1 and "strongest frame" in fig._suptitle.get_text()
     plt.close(fig)
 
 

@@ -93,15 +93,18 @@ def test_figures_have_labels(results):
 def test_cli_writes_every_file_and_fails_cleanly(model, tmp_path, capsys):
     path = save_checkpoint(tmp_path / "m.pt", model, model.normalization, metadata=model.metadata)
     out = tmp_path / "ph"
-    assert main(["phenomena", str(path), "--out", str(out)]) == 0
+    assert main(["phenomena", str(path), "--out", str(out)]) == 2  # fitted to no known simulation: says so
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--truth" in err and "--reference" in err
+    assert main(["phenomena", str(path), "--out", str(out), "--reference"]) == 0
     printed = capsys.readouterr().out
     for name in EXPERIMENTS:
         for ext in ("nc", "png", "pdf"):
             assert (out / f"{name}.{ext}").is_file() and str(out / f"{name}.{ext}") in printed
     assert (out / "table.txt").is_file() and (out / "table.json").is_file()
-    assert main(["phenomena", str(path), "--out", str(out)]) == 2
+    assert main(["phenomena", str(path), "--out", str(out), "--reference"]) == 2
     assert "--overwrite" in capsys.readouterr().err
-    assert main(["phenomena", str(path), "--out", str(out), "--overwrite"]) == 0
+    assert main(["phenomena", str(path), "--out", str(out), "--overwrite", "--reference"]) == 0
     assert main(["phenomena", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "x")]) == 2
     assert "retinacodec: error" in capsys.readouterr().err
 

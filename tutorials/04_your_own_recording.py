@@ -216,8 +216,8 @@ fig.savefig("rf_sta_vs_irf.png", dpi=80)
 # ``rc.decompose`` computes how much each interneuron channel contributes to the output at
 # every frozen frame and decomposes the contributions into modes (CODEC;
 # ``retinacodec decompose model.pt lab_recording.nwb --out modes.nc``). The figures draw
-# from the saved results alone (`retinacodec figures modes.nc --irf rf.nc --recording
-# lab_recording.nwb --out figs/`); for a full-field recording they show the stimulus as a
+# from the saved results alone (``retinacodec figures modes.nc --irf rf.nc --recording
+# lab_recording.nwb --out figs/``); for a full-field recording they show the stimulus as a
 # trace and the IRFs as temporal filters.
 
 # %%

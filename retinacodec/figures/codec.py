@@ -287,10 +287,12 @@ def plot_cell_mode_correlation(corr: xr.DataArray, clusters: xr.Dataset | None =
     if clusters is not None:
         handles = [Rectangle((0, 0), 1, 1, color=OKABE_ITO[c % len(OKABE_ITO)], ec="k", lw=0.3)
                    for c in range(int(clusters.attrs["k"]))]
-        fig.legend(handles, [f"cluster {c + 1}" for c in range(len(handles))], loc="outside right lower",
-                   frameon=False)
-        fig.suptitle(f"Cell × mode correlation, cells in {clusters.attrs['k']} clusters (k by silhouette)",
-                     x=0.02, ha="left")
+        axes[0].legend(handles, [f"cluster {c + 1}" for c in range(len(handles))], loc="upper right",
+                       bbox_to_anchor=(0.0, -0.02), frameon=False, handlelength=0.8, borderaxespad=0.0,
+                       fontsize=5)  # under the cluster squares it explains
+        rule = "k by silhouette" + (f", clusters of ≥ {clusters.attrs['min_cluster_size']} cells"
+                                    if "min_cluster_size" in clusters.attrs else "")
+        fig.suptitle(f"Cell × mode correlation, cells in {clusters.attrs['k']} clusters ({rule})", x=0.02, ha="left")
     else:
         fig.suptitle("Cell × mode correlation", x=0.02, ha="left")
     return fig

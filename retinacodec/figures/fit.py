@@ -123,9 +123,10 @@ def _draw_rows(axes: np.ndarray, ts: np.ndarray, shown: np.ndarray, predicted: x
     for ax, cid in zip(axes, ids, strict=True):
         ax.fill_between(tb, broken(recorded.sel(cell=cid).values[shown]), color=_RECORDED, lw=0,
                         label=recorded_label)
-        if truth is not None:
-            ax.plot(tb, broken(truth.sel(cell=cid).values[shown]), color=_TRUTH, lw=0.8, label="true rate")
-        ax.plot(tb, broken(predicted.sel(cell=cid).values[shown]), color=_MODEL, lw=0.8, label="model")
+        ax.plot(tb, broken(predicted.sel(cell=cid).values[shown]), color=_MODEL, lw=1.1, label="model", zorder=2)
+        if truth is not None:  # drawn last, thin and dashed: visible where it runs under the model's trace
+            ax.plot(tb, broken(truth.sel(cell=cid).values[shown]), color=_TRUTH, lw=0.6, ls=(0, (3, 1.5)),
+                    label="true rate", zorder=3)
         if label:
             ax.set_ylabel(_panel_label(cid, types, scores), rotation=0, ha="right", va="center")
         ax.set_xlim(ts[0], ts[-1] if ts.size > 1 else ts[0] + 1)

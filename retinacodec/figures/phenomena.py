@@ -38,9 +38,14 @@ def _sources(ds: xr.Dataset) -> list[str]:
 
 
 def _cell(ds: xr.Dataset, cell: int | None) -> int:
-    """The cell to show: ``cell`` if given, else the first cell with an OSR in the simulator (OSR), else 0."""
+    """The cell to show: ``cell`` if given, else the first cell with an OSR in the simulator (OSR), the simulator's
+    cell with the largest reversal response (motion reversal), else 0."""
     if cell is not None:
         return int(cell)
+    if "reversal_response" in ds:
+        extra = ds["reversal_response"].sel(source="simulator").values
+        if np.isfinite(extra).any():
+            return int(ds.cell.values[np.nanargmax(extra)])
     if "has_osr" in ds:
         has = np.asarray(ds["has_osr"].sel(source="simulator").values, float)
         if np.nansum(has) > 0:
@@ -129,12 +134,13 @@ def plot_osr(ds: xr.Dataset, cell: int | None = None) -> Figure:
         for s in _sources(ds):
             ax.plot(t, ds["rate"].sel(source=s, cell=c, interval=p) + base, label=s if k == 0 else None,
                     **STYLE[s])
-        ax.text(left, base + 0.3 * offset, f"period {p * ms:.0f} ms", fontsize=6, va="bottom")
+        ax.annotate(f"{p * ms:.0f} ms", (1.0, base), xycoords=("axes fraction", "data"), xytext=(2, 0),
+                    textcoords="offset points", fontsize=6, va="bottom", ha="left")  # beside the trace, not on it
     ax.axvline(0, color=OKABE_ITO[0], lw=0.8)
     ax.set_xlim(left, t[-1])
     ax.set_xlabel("time from the omitted flash (ms)")
     ax.set_ylabel("rate (Hz, offset per period)")
-    fig.suptitle(f"Omitted stimulus response, cell {c} (blue bars: flashes; dotted: omitted)")
+    fig.suptitle(f"Omitted stimulus response, cell {c} (blue bars: flashes; dotted: omitted; right: period)")
     _legend_above(ax, ncols=2)
     x = ints * ms
     for s in _sources(ds):
@@ -204,7 +210,9 @@ def plot_motion_reversal(ds: xr.Dataset, cell: int | None = None) -> Figure:
     ax.axvline(0, color=OKABE_ITO[0], lw=0.6)
     ax.set_xlabel("time from reversal (ms)")
     ax.set_ylabel(f"rate of cell {c} (Hz)")
-    ax.set_title("Motion reversal")
+    extra = ", ".join(f"{src} {float(ds['reversal_response'].sel(source=src, cell=c)):.0f} Hz"
+                      for src in _sources(ds))
+    ax.set_title(f"Motion reversal, cell {c}: extra peak {extra}")
     _legend(ax)
     fig.tight_layout()
     return fig

@@ -79,11 +79,14 @@ def contrasting_modes(loadings: xr.DataArray, frames: tuple[int, int], threshold
 
 
 def choose_frames(rate: xr.DataArray, loadings: xr.DataArray, span_s: float = 2.5, threshold: float = 0.1,
-                  window: int = 5, candidates: np.ndarray | None = None) -> tuple[int, int]:
+                  window: int = 5, candidates: np.ndarray | None = None,
+                  maps: dict[int, np.ndarray] | None = None) -> tuple[int, int]:
     """Two peaks of a cell's rate, at most ``span_s`` apart, driven by different modes.
 
     Candidates are the local maxima of the rate above its 90th percentile; of the pairs where
-    :func:`contrasting_modes` finds a mode for each frame, the one with the highest summed rate.
+    :func:`contrasting_modes` finds a mode for each frame, the one whose receptive fields
+    differ most (the lowest correlation of their ``maps``: opposite polarities first), then
+    the one with the highest summed rate.
 
     Parameters
     ----------
@@ -95,6 +98,9 @@ def choose_frames(rate: xr.DataArray, loadings: xr.DataArray, span_s: float = 2.
         Largest distance of the two frames (s); activity as in :func:`contrasting_modes`.
     candidates : ndarray of int, optional
         Frame ids allowed (e.g. those with an IRF); default all.
+    maps : dict of int to ndarray, optional
+        The cell's receptive field (any shape) at candidate frames (frame id → map); pairs are
+        ranked by the Pearson r of their maps, lowest first. Without it, by rate alone.
 
     Returns
     -------
@@ -103,22 +109,30 @@ def choose_frames(rate: xr.DataArray, loadings: xr.DataArray, span_s: float = 2.
     """
     r = rate.values.astype(float)
     t = rate["time"].values
+    ids = rate["frame"].values
     peaks = np.flatnonzero((r[1:-1] >= r[:-2]) & (r[1:-1] > r[2:]) & (r[1:-1] >= np.percentile(r, 90))) + 1
     if candidates is not None:
-        peaks = peaks[np.isin(rate["frame"].values[peaks], candidates)]
+        peaks = peaks[np.isin(ids[peaks], candidates)]
     values = loadings.transpose("frame", "mode").values
     act = {p: _active(values, p, window, threshold) for p in peaks}
-    best, best_sum = None, -np.inf
+    best, best_key = None, (np.inf, np.inf)
     for i, a in enumerate(peaks):
         for b in peaks[i + 1:]:
             if t[b] - t[a] > span_s * 0.8:
                 break
-            if (act[a] & ~act[b]).any() and (act[b] & ~act[a]).any() and r[a] + r[b] > best_sum:
-                best, best_sum = (a, b), r[a] + r[b]
+            if not ((act[a] & ~act[b]).any() and (act[b] & ~act[a]).any()):
+                continue
+            similar = 0.0
+            if maps is not None and int(ids[a]) in maps and int(ids[b]) in maps:
+                with np.errstate(invalid="ignore", divide="ignore"):  # a flat map has no correlation: NaN, then 0
+                    similar = round(float(np.corrcoef(maps[int(ids[a])].ravel(), maps[int(ids[b])].ravel())[0, 1]), 1)
+            key = (similar if np.isfinite(similar) else 0.0, -(r[a] + r[b]))
+            if key < best_key:
+                best, best_key = (a, b), key
     if best is None:
         raise ValueError(f"no two rate peaks within {span_s} s are driven by different modes (loading > {threshold}); "
-                         "pass frames= or lower threshold=.")
-    return int(rate["frame"].values[best[0]]), int(rate["frame"].values[best[1]])
+                         "pick other frames or lower the threshold.")
+    return int(ids[best[0]]), int(ids[best[1]])
 
 
 def _spatial_map(irf: xr.Dataset, frame: int, cell: int) -> xr.DataArray:
@@ -141,22 +155,33 @@ def _temporal_filter(irf: xr.Dataset, frame: int, cell: int) -> xr.DataArray:
     return irf["irf"].sel(frame=frame, cell=cell).squeeze(("y", "x"))
 
 
-def _temporal_inset(ax: Axes, x: float, temporal: xr.DataArray, title: str) -> None:
-    """A full-field IRF's temporal filter in a box above time ``x`` of ``ax`` (red ON, blue OFF), ms scale bar."""
+def _inset_box(ax: Axes, x: float, half_width: float, other: float | None = None) -> Axes:
+    """An inset of ``ax`` (a blank row above the rate) centred on time ``x``, moved away from one at ``other``.
+
+    A thin line joins it to ``x`` on the rate axis below, so that two close frames keep apart insets.
+    """
     trans = blended_transform_factory(ax.transData, ax.transAxes)
     x0, x1 = ax.get_xlim()
-    half = 0.14 * (x1 - x0)
-    box = ax.inset_axes([x - half, 0.45, 2 * half, 0.5], transform=trans)
+    half = half_width * (x1 - x0)
+    centre = x
+    if other is not None and abs(other - x) < 2.4 * half:  # too close: each moves away from the other
+        centre = (x + other) / 2 + np.sign(x - other or 1) * 1.2 * half
+    centre = min(max(centre, x0 + half), x1 - half)
+    ax.plot([centre, x], [0.12, 0.0], transform=trans, color="0.5", lw=0.5, clip_on=False)
+    return ax.inset_axes([centre - half, 0.12, 2 * half, 0.88], transform=trans)
+
+
+def _temporal_inset(ax: Axes, x: float, temporal: xr.DataArray, title: str, other: float | None = None) -> None:
+    """A full-field IRF's temporal filter in a box above time ``x`` (red ON, blue OFF), ms scale bar."""
+    box = _inset_box(ax, x, 0.14, other)
     _temporal_axes(box, temporal, _polarity_color(temporal.values), bar=True)
     box.set_title(title, fontsize=6, pad=1.5)
 
 
-def _inset(ax: Axes, x: float, spatial: xr.DataArray, pixel_um: float | None, title: str) -> None:
-    """A square IRF map centred above time ``x`` of ``ax`` (in its upper part), diverging, µm scale bar."""
-    trans = blended_transform_factory(ax.transData, ax.transAxes)
-    x0, x1 = ax.get_xlim()
-    half = 0.12 * (x1 - x0)
-    box = ax.inset_axes([x - half, 0.42, 2 * half, 0.58], transform=trans)
+def _inset(ax: Axes, x: float, spatial: xr.DataArray, pixel_um: float | None, title: str,
+           other: float | None = None) -> None:
+    """A square IRF map above time ``x`` (zero-centred, red ON, blue OFF), µm scale bar under it."""
+    box = _inset_box(ax, x, 0.08, other)
     lim = symmetric_limit(spatial.values)
     box.imshow(spatial.values, cmap=DIVERGING, vmin=-lim, vmax=lim, interpolation="nearest")
     box.set_aspect("equal", adjustable="box", anchor="C")
@@ -168,11 +193,11 @@ def _inset(ax: Axes, x: float, spatial: xr.DataArray, pixel_um: float | None, ti
     box.set_title(title, fontsize=6, pad=1.5)
     if pixel_um:
         length = round_length(spatial.sizes["x"] * pixel_um)
-        scale_bar(box, length / pixel_um, f"{length:g} µm", y=-0.06)
+        scale_bar(box, length / pixel_um, f"{length:g} µm", y=-0.04)
 
 
 def _raster(ax: Axes, contributions: xr.DataArray, layer: str, extent: list[float]) -> None:
-    """Sign-split contributions of one layer as rows (positive channels, then negative) × time."""
+    """Sign-split contributions of one layer as rows (positive channels, then negative) × time, channel ids."""
     sub = contributions.isel(feature=np.flatnonzero(contributions["layer"].values == layer))
     order = np.lexsort((sub["channel"].values, sub["sign"].values != "pos"))
     values = sub.values[:, order].T  # (2C, time)
@@ -181,19 +206,63 @@ def _raster(ax: Axes, contributions: xr.DataArray, layer: str, extent: list[floa
                    extent=[*extent, values.shape[0] - 0.5, -0.5])
     n_pos = int((sub["sign"].values == "pos").sum())
     ax.axhline(n_pos - 0.5, color="0.3", lw=0.5)
-    ax.set_yticks([(n_pos - 1) / 2, n_pos + (values.shape[0] - n_pos - 1) / 2], ["+", "−"])
+    signs = np.where(sub["sign"].values[order] == "pos", "+", "−")
+    ends = [0, n_pos, values.shape[0] - 1]  # where each part starts, and the last row: ids, not crowded
+    ax.set_yticks(ends, [f"{signs[i]}{sub['channel'].values[order][i]}" for i in ends], fontsize=5)
+    ax.set_yticks(range(values.shape[0]), minor=True)
+    ax.tick_params(axis="y", which="both", length=1.5, pad=1)
     ax.set_ylabel(f"Layer {layer.replace('layer', '')}\nchannel")
     cb = plt.colorbar(im, ax=ax, fraction=0.02, pad=0.01, aspect=8)
-    cb.set_label("contribution", fontsize=5)
+    units = contributions.attrs.get("units", "")
+    cb.set_label("contribution" + (f"\n({units})" if units else ""), fontsize=5)
     cb.ax.tick_params(labelsize=5)
     cb.set_ticks([-lim, 0, lim], labels=[f"{-lim:.2g}", "0", f"{lim:.2g}"])
+
+
+def _irf_maps(irf: xr.Dataset, cell: int) -> dict[int, np.ndarray]:
+    """Frame id → the cell's IRF at that frame (its rank-1 map, or the whole filter), for ranking frame pairs."""
+    if "spatial" in irf and not full_field(irf):
+        values = irf["spatial"].sel(cell=cell).transpose("frame", ...).values
+    elif "temporal" in irf:
+        values = (irf["temporal"] * irf["spatial"].squeeze(("y", "x"), drop=True)).sel(cell=cell).transpose(
+            "frame", ...).values
+    else:
+        values = irf["irf"].sel(cell=cell).transpose("frame", ...).values
+    return {int(f): v for f, v in zip(irf["frame"].values, values, strict=True)}
+
+
+def _choose_cell(modes: xr.Dataset, irf: xr.Dataset | None, cell_types: Sequence[str] | None, seconds: float,
+                 threshold: float, window: int) -> tuple[int, tuple[int, int] | None]:
+    """The cell to show and its frames: an ON-OFF cell where types are known, frames with the most different IRFs."""
+    rate = modes["rate"]
+    ids = [int(c) for c in rate["cell"].values]
+    pool = [c for c, kind in zip(ids, cell_types, strict=True) if kind == "ON-OFF"] if cell_types is not None else []
+    pool = pool or ids
+    peak = rate.max("frame")
+    best = None
+    for c in sorted(pool, key=lambda c: -float(peak.sel(cell=c))):
+        try:
+            frames = choose_frames(rate.sel(cell=c), _cell_loadings(modes, c).transpose("frame", "mode"), seconds,
+                                   threshold, window, candidates=irf["frame"].values if irf is not None else None,
+                                   maps=_irf_maps(irf, c) if irf is not None else None)
+        except ValueError:
+            continue
+        if irf is None:
+            return c, frames
+        maps = _irf_maps(irf, c)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = float(np.nan_to_num(np.corrcoef(maps[frames[0]].ravel(), maps[frames[1]].ravel())[0, 1]))
+        if best is None or round(r, 1) < best[0]:
+            best = (round(r, 1), c, frames)
+    return (best[1], best[2]) if best is not None else (pool[0], None)
 
 
 @journal
 def plot_contribution_panel(modes: xr.Dataset, cell: int | None = None, frames: tuple[int, int] | None = None,
                             irf: xr.Dataset | None = None, mode_pair: tuple[int, int] | None = None,
                             seconds: float = 2.5, threshold: float = 0.1, window: int = 5,
-                            fig: Figure | SubFigure | None = None) -> Figure | SubFigure:
+                            fig: Figure | SubFigure | None = None,
+                            cell_types: Sequence[str] | None = None) -> Figure | SubFigure:
     """Paper Fig. 8B: a cell's rate with two marked frames and their IRFs, the contribution rasters, two modes.
 
     Parameters
@@ -203,10 +272,12 @@ def plot_contribution_panel(modes: xr.Dataset, cell: int | None = None, frames: 
         ``contributions (frame, [cell,] feature)`` (feature coords ``layer``, ``sign``,
         ``channel``) and ``loadings (frame, [cell,] mode)``.
     cell : int, optional
-        Cell id (default: the cell with the highest peak rate).
+        Cell id. Default: of the ON-OFF cells where ``cell_types`` says so (else of all), the
+        one whose IRFs at two rate peaks differ most (opposite polarity), the highest rate
+        breaking ties.
     frames : (int, int), optional
         The marked frames (``frame`` ids); default :func:`choose_frames` among the frames
-        ``irf`` covers.
+        ``irf`` covers, the pair with the most different IRFs.
     irf : xarray.Dataset, optional
         :func:`retinacodec.rf.instantaneous_rf` output covering the marked frames: its
         ``spatial`` map (``rank1=True``) or the ``irf`` frame at its peak lag is inset; for a
@@ -219,21 +290,25 @@ def plot_contribution_panel(modes: xr.Dataset, cell: int | None = None, frames: 
         Mode activity (loading above ``threshold`` within ``window`` frames), as the official.
     fig : Figure or SubFigure, optional
         Draw into it instead of a new two-column figure.
+    cell_types : sequence of str, optional
+        A type per cell of ``modes`` (``"ON"``, ``"OFF"``, ``"ON-OFF"``): picks an ON-OFF
+        cell by default and names the type in the title.
 
     Returns
     -------
     matplotlib.figure.Figure or SubFigure
-        Rows: rate (IRF insets above the marked frames), layer-1 and layer-2 rasters
+        Rows: the IRF insets above the marked frames, the rate; layer-1 and layer-2 rasters
         (diverging, symmetric limits per layer at the 99.5th percentile of ``|contribution|``),
         loadings; a band on each marked frame; an ms scale bar.
     """
     missing = [v for v in ("rate", "contributions", "loadings") if v not in modes]
     if missing:
-        raise ValueError(f"the modes lack {missing}; draw panel B from a decompose(...) result of "
+        raise ValueError(f"the modes lack {missing}; draw the contribution panel from a decompose(...) result of "
                          "contributions (save_modes keeps rate, contributions and loadings).")
     rate_all = modes["rate"]
     if cell is None:
-        cell = int(rate_all["cell"].values[int(np.argmax(rate_all.max("frame").values))])
+        cell, chosen = _choose_cell(modes, irf, cell_types, seconds, threshold, window)
+        frames = chosen if frames is None else frames
     if cell not in set(rate_all["cell"].values.tolist()):
         raise ValueError(f"cell {cell} is not a cell of the modes; choose from {rate_all['cell'].values.tolist()}.")
     rate = rate_all.sel(cell=cell)
@@ -243,7 +318,8 @@ def plot_contribution_panel(modes: xr.Dataset, cell: int | None = None, frames: 
         contributions = contributions.sel(cell=cell)
     if frames is None:
         frames = choose_frames(rate, load, seconds, threshold, window,
-                               candidates=irf["frame"].values if irf is not None else None)
+                               candidates=irf["frame"].values if irf is not None else None,
+                               maps=_irf_maps(irf, cell) if irf is not None else None)
     frames = tuple(int(f) for f in frames)
     pair = contrasting_modes(load, frames, threshold, window) if mode_pair is None else tuple(mode_pair)
     t = modes["time"].values
@@ -255,41 +331,50 @@ def plot_contribution_panel(modes: xr.Dataset, cell: int | None = None, frames: 
     ts = (t[keep] - start) * 1000  # ms from the excerpt's start
     extent = [ts[0] - dt * 500, ts[-1] + dt * 500]
     marks = [(t[p] - start) * 1000 for p in pos]
+    at = [start - t[0] + m / 1000 for m in marks]  # s from the clip's start
 
     if fig is None:
-        fig = plt.figure(figsize=(width_in(2), 4.2), layout="constrained")
-    axes = fig.subplots(4, 1, sharex=True, height_ratios=[1.6, 1, 1, 0.9])
-    ax = axes[0]
+        fig = plt.figure(figsize=(width_in(2), 4.8), layout="constrained")
+    heights = [1.0, 1.2, 1, 1, 0.9] if irf is not None else [0.0001, 1.2, 1, 1, 0.9]
+    axes = fig.subplots(5, 1, sharex=True, height_ratios=heights)
+    top, ax = axes[0], axes[1]
+    top.axis("off")
     ax.plot(ts, rate.values[keep], color="k", lw=0.9)
-    ax.set_ylim(0, float(rate.values[keep].max()) * 2.3 or 1.0)
+    peak = float(rate.values[keep].max())
+    ax.set_ylim(0, 1.1 * peak or 1.0)
+    ax.locator_params(axis="y", nbins=3)
     ax.set_ylabel("model rate (Hz)")
     ax.set_xlim(*extent)
-    for band in axes:
+    for band in axes[1:]:
         for m in marks:
             band.axvspan(m - dt * 500, m + dt * 500, color=_MARK, alpha=0.35, lw=0, zorder=3)
     if irf is not None:
-        for f, m in zip(frames, marks, strict=True):
-            title = f"IRF, t = {start - t[0] + m / 1000:.2f} s"
+        for f, m, other, when in zip(frames, marks, marks[::-1], at, strict=True):
+            title = f"IRF, t = {when:.2f} s"
             if full_field(irf):  # one pixel: the IRF is its time course
-                _temporal_inset(ax, m, _temporal_filter(irf, f, cell), f"{title} (temporal filter)")
+                _temporal_inset(top, m, _temporal_filter(irf, f, cell), f"{title} (temporal filter)", other)
             else:
-                _inset(ax, m, _spatial_map(irf, f, cell), irf.attrs.get("pixel_size_um"), title)
-    for a, layer in zip(axes[1:3], ("layer1", "layer2"), strict=True):
+                _inset(top, m, _spatial_map(irf, f, cell), irf.attrs.get("pixel_size_um"), title, other)
+    for a, layer in zip(axes[2:4], ("layer1", "layer2"), strict=True):
         _raster(a, contributions.isel(frame=np.flatnonzero(keep)), layer, extent)
-    ax = axes[3]
+    ax = axes[4]
+    half = window * dt * 1000
     for i, m in enumerate(pair):
         ax.plot(ts, load.sel(mode=m).values[keep], color=OKABE_ITO[i * 4], lw=1.0,
-                label=f"mode {m} ({load['mode_layer'].sel(mode=m).item()}), active at t = "
-                      f"{start - t[0] + marks[i] / 1000:.2f} s only")
+                label=f"mode {m} ({load['mode_layer'].sel(mode=m).item().replace('layer', 'layer ')}): loading > "
+                      f"{threshold:g} within ±{half:.0f} ms of t = {at[i]:.2f} s, not of t = {at[1 - i]:.2f} s")
     ax.set_ylabel("loading")
-    ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.25), ncol=2, frameon=False)
-    for a in axes:
+    ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.25), ncol=1, frameon=False)
+    for a in axes[1:]:
         a.tick_params(axis="x", bottom=False, labelbottom=False)
-        a.spines["bottom"].set_visible(a is not axes[0] and a is not axes[3])
+        a.spines["bottom"].set_visible(a is not axes[1] and a is not axes[4])
     bar = round_length(seconds * 1000, 0.2)
-    scale_bar(axes[3], bar, f"{bar:g} ms", y=-0.08)
+    scale_bar(axes[4], bar, f"{bar:g} ms", y=-0.08)
     target = "this cell" if "cell" in modes["contributions"].dims else modes.attrs.get("target", "the target")
-    fig.suptitle(f"Cell {cell}: model rate, sign-split contributions to {target} and two modes, "
+    kind = ""
+    if cell_types is not None:
+        kind = f" ({list(cell_types)[[int(c) for c in rate_all['cell'].values].index(cell)]})"
+    fig.suptitle(f"Cell {cell}{kind}: model rate, sign-split contributions to {target} and two modes, "
                  f"t = {start - t[0]:.2f}–{start - t[0] + seconds:.2f} s of the {t[-1] - t[0] + dt:.1f}-s clip",
                  x=0.02, ha="left")
     return fig
@@ -307,25 +392,26 @@ def plot_retina_figure(modes: xr.Dataset, irf: xr.Dataset | None = None, cluster
     modes : xarray.Dataset
         A saved :func:`retinacodec.decompose` result (see :func:`plot_contribution_panel`).
     irf : xarray.Dataset, optional
-        IRFs covering the marked frames (insets of panel B).
+        IRFs covering the marked frames (insets of panel A).
     clusters : xarray.Dataset, optional
         :func:`retinacodec.codec.analyses.paper_cell_clusters` (``r (cell, mode)``,
         ``cluster (cell)``); the official clusters on layer-1 modes and orders both layers'
-        panels by them. Without it, panel C is left out.
+        panels by them. Without it, the correlation panel (B) is left out.
     correlation : xarray.DataArray, shape (cell, mode), optional
-        The cell × mode correlation of every mode shown in panel C
+        The cell × mode correlation of every mode shown in panel B
         (:func:`retinacodec.codec.analyses.cell_mode_correlation`); default ``clusters["r"]``.
     cell, frames
         As :func:`plot_contribution_panel`.
     cell_labels : sequence of str, optional
-        A label per cell for panel C (e.g. its type).
+        A type per cell (``"ON"``, ``"OFF"``, ``"ON-OFF"``): labels panel B's rows, names the
+        type of panel A's cell and makes it an ON-OFF cell by default.
     **panel_b
         Further options of :func:`plot_contribution_panel` (``mode_pair``, ``seconds`` ...).
 
     Returns
     -------
     matplotlib.figure.Figure
-        180 mm wide; panels lettered B and C.
+        180 mm wide; panels lettered A (the paper's B) and B (the paper's C).
 
     Examples
     --------
@@ -339,13 +425,13 @@ def plot_retina_figure(modes: xr.Dataset, irf: xr.Dataset | None = None, cluster
     """
     fig = plt.figure(figsize=(width_in(2), 7.0 if clusters is not None else 4.2), layout="constrained")
     subs = fig.subfigures(2, 1, height_ratios=[1.5, 1]) if clusters is not None else [fig]
-    plot_contribution_panel(modes, cell, frames, irf, fig=subs[0], **panel_b)
+    plot_contribution_panel(modes, cell, frames, irf, fig=subs[0], cell_types=cell_labels, **panel_b)
     if clusters is not None:
         corr = clusters["r"] if correlation is None else correlation
         if "mode_layer" not in corr.coords:
             corr = corr.assign_coords(mode_layer=("mode", modes["mode_layer"].sel(mode=corr["mode"].values).values))
         plot_cell_mode_correlation(corr, clusters, cell_labels, fig=subs[1])
-    for sub, letter in zip(subs, "BC", strict=False):
+    for sub, letter in zip(subs, "AB", strict=False):
         sub.text(0.0, 1.0, letter, fontsize=10, fontweight="bold", va="top", ha="left",
                  transform=sub.transSubfigure)
     return fig

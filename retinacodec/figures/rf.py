@@ -10,7 +10,9 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 from matplotlib.lines import Line2D
 from matplotlib.patches import Ellipse, Rectangle
 
@@ -44,11 +46,12 @@ def _extent_um(spatial: xr.DataArray, pixel_um: float) -> tuple[float, float, fl
     return ((x0 - 0.5) * pixel_um, (x0 + nx - 0.5) * pixel_um, (y0 + ny - 0.5) * pixel_um, (y0 - 0.5) * pixel_um)
 
 
-def _spatial_axes(ax: plt.Axes, spatial: xr.DataArray, pixel_um: float, bar: bool) -> None:
-    """A zero-centred map of one spatial RF with symmetric limits, in µm, with a µm scale bar."""
-    lim = symmetric_limit(spatial.values)
-    ax.imshow(spatial.values, cmap=DIVERGING, vmin=-lim, vmax=lim, extent=_extent_um(spatial, pixel_um),
-              interpolation="nearest")
+def _spatial_axes(ax: plt.Axes, spatial: xr.DataArray, pixel_um: float, bar: bool,
+                  lim: float | None = None) -> AxesImage:
+    """A zero-centred map of one spatial RF (limits ``±lim``, default its own largest value), in µm, µm scale bar."""
+    lim = symmetric_limit(spatial.values) if lim is None else lim
+    im = ax.imshow(spatial.values, cmap=DIVERGING, vmin=-lim, vmax=lim, extent=_extent_um(spatial, pixel_um),
+                   interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
     for side in ax.spines.values():
@@ -57,6 +60,7 @@ def _spatial_axes(ax: plt.Axes, spatial: xr.DataArray, pixel_um: float, bar: boo
         width = spatial.sizes["x"] * pixel_um
         length = round_length(width)
         scale_bar(ax, length, f"{length:g} µm")
+    return im
 
 
 def full_field(ds: xr.Dataset | xr.DataArray) -> bool:
@@ -78,25 +82,40 @@ def _blank(ax: plt.Axes) -> None:
         side.set_visible(False)
 
 
-def _temporal_axes(ax: plt.Axes, temporal: xr.DataArray, color: str, bar: bool) -> None:
-    """A temporal filter against time before the response (ms), zero line, ms scale bar."""
+def _temporal_axes(ax: plt.Axes, temporal: xr.DataArray, color: str, bar: bool, ticks: bool = False,
+                   lim: float | None = None) -> None:
+    """A temporal filter against time before the response (ms), zero line; an ms scale bar or ms ticks.
+
+    With ``ticks`` the time axis gets ticks (labelled where ``bar``) and a dotted line at 0 ms,
+    the response ("spike") the filter precedes; otherwise a scale bar when ``bar``.
+    """
     t_ms = -1e3 * temporal["lag"].values
     ax.axhline(0, color="0.6", lw=0.5)
     ax.plot(t_ms, temporal.values, color=color)
     ax.set_yticks([])
-    ax.set_xticks([])
     ax.spines["left"].set_visible(False)
-    lim = symmetric_limit(temporal.values)
+    lim = symmetric_limit(temporal.values) if lim is None else lim
     ax.set_ylim(-1.1 * lim, 1.1 * lim)
+    if ticks:
+        ax.axvline(0, color="0.4", lw=0.6, ls=":")
+        ax.locator_params(axis="x", nbins=3)
+        ax.tick_params(axis="x", length=2, labelbottom=bar, labelsize=5)
+        return
+    ax.set_xticks([])
     if bar:
         length = round_length(float(np.ptp(t_ms)) or 1.0)
         scale_bar(ax, length, f"{length:g} ms")
 
 
+_TYPE_STYLE = {"ON": (_ON, "-"), "OFF": (_OFF, "--"), "ON-OFF": (OKABE_ITO[2], "-.")}
+"""Colour and line style of each cell type (an ON-OFF cell: green, dash-dotted)."""
+
+
 @journal
 def plot_rf_mosaic(ellipses: xr.Dataset, frame_shape: tuple[int, int] | None = None,
-                   truth: xr.Dataset | None = None, title: str = "Receptive-field mosaic") -> Figure:
-    """Ellipses of every cell's RF over the stimulus frame, ON and OFF told apart by colour and line style.
+                   truth: xr.Dataset | None = None, title: str = "Receptive-field mosaic",
+                   cell_types: xr.DataArray | Sequence[str] | None = None, source: str = "STA") -> Figure:
+    """Ellipses of every cell's RF over the stimulus frame; ON, OFF and ON-OFF cells told apart by colour and line.
 
     Parameters
     ----------
@@ -107,13 +126,19 @@ def plot_rf_mosaic(ellipses: xr.Dataset, frame_shape: tuple[int, int] | None = N
     frame_shape : (int, int), optional
         ``(ny, nx)`` of the stimulus, drawn as the frame outline.
     truth : xarray.Dataset, optional
-        Simulator ground truth (``position_y``, ``position_x`` in pixels): true centres as crosses.
+        Simulator ground truth (``position_y``, ``position_x`` in pixels): true centres as
+        crosses; its ``cell_type`` is the default ``cell_types``.
     title : str
+    cell_types : xarray.DataArray (cell) or sequence of str, optional
+        ``"ON"``, ``"OFF"`` or ``"ON-OFF"`` per cell. Without it (and without ``truth``) a
+        cell's style follows the polarity of its fitted map, which cannot tell an ON-OFF cell.
+    source : str
+        What the ellipses were fitted to (``"STA"``, ``"mean IRF"`` ...), named in the title.
 
     Returns
     -------
     matplotlib.figure.Figure
-        One panel, 85 mm wide; a 200-µm-class scale bar; cell ids at the centres.
+        One panel, 85 mm wide; a 200-µm-class scale bar; each cell's id beside its ellipse.
 
     Examples
     --------
@@ -130,21 +155,27 @@ def plot_rf_mosaic(ellipses: xr.Dataset, frame_shape: tuple[int, int] | None = N
     if frame_shape is not None and tuple(frame_shape) == (1, 1):
         raise ValueError("a full-field (1x1) stimulus has no receptive-field mosaic; draw the temporal filters with "
                          "plot_rf_pairs.")
+    types = _types(ellipses["cell"].values, cell_types if cell_types is not None else
+                   (truth["cell_type"] if truth is not None and "cell_type" in truth else None))
     px = _pixel_size(None, ellipses)
     fig, ax = plt.subplots(figsize=(width_in(1), width_in(1) * 0.9), layout="constrained")
     if frame_shape is not None:
         ny, nx = frame_shape
         ax.add_patch(Rectangle((-0.5 * px, -0.5 * px), nx * px, ny * px, fill=False, color="0.5", lw=0.6))
+    shown = []
     for c in range(ellipses.sizes["cell"]):
         e = ellipses.isel(cell=c)
         if not np.isfinite(float(e["centre_x_um"])):
             continue
-        on = int(e["polarity"]) > 0
-        ax.add_patch(Ellipse((float(e["centre_x_um"]), float(e["centre_y_um"])), float(e["width_um"]),
-                             float(e["height_um"]), angle=np.degrees(float(e["angle"])), fill=False,
-                             color=_ON if on else _OFF, ls="-" if on else "--", lw=1.0))
-        ax.text(float(e["centre_x_um"]), float(e["centre_y_um"]), str(e["cell"].values), ha="center", va="center",
-                fontsize=5, color=_ON if on else _OFF)
+        kind = types[c] if types is not None else ("ON" if int(e["polarity"]) > 0 else "OFF")
+        color, ls = _TYPE_STYLE.get(kind, ("0.3", ":"))
+        shown.append(kind)
+        cx, cy, w, h = (float(e[k]) for k in ("centre_x_um", "centre_y_um", "width_um", "height_um"))
+        ax.add_patch(Ellipse((cx, cy), w, h, angle=np.degrees(float(e["angle"])), fill=False, color=color, ls=ls,
+                             lw=1.0))
+        # the id beside the ellipse, up and right of its centre (the centre is where the true-centre cross goes)
+        ax.annotate(str(e["cell"].values), (cx, cy), xytext=(3, 3), textcoords="offset points", ha="left",
+                    va="bottom", fontsize=5, color=color)
     if truth is not None:
         ax.plot(truth["position_x"].values * px, truth["position_y"].values * px, "x", color="0.3", ms=3, mew=0.6)
     ax.set_aspect("equal")
@@ -161,13 +192,29 @@ def plot_rf_mosaic(ellipses: xr.Dataset, frame_shape: tuple[int, int] | None = N
     span = float(np.ptp(ax.get_xlim()))
     length = round_length(span)
     scale_bar(ax, length, f"{length:g} µm")
-    handles = [Line2D([], [], color=_ON, ls="-", label="ON"), Line2D([], [], color=_OFF, ls="--", label="OFF")]
+    handles = [Line2D([], [], color=_TYPE_STYLE[k][0], ls=_TYPE_STYLE[k][1], label=k)
+               for k in _TYPE_STYLE if k in shown or (types is None and k != "ON-OFF")]
+    handles += [Line2D([], [], color="0.3", ls=":", label=k) for k in dict.fromkeys(shown) if k not in _TYPE_STYLE]
     if truth is not None:
         handles.append(Line2D([], [], color="0.3", marker="x", ls="", label="true centre"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     sigma = ellipses.attrs.get("contour_sigma", 2)
-    ax.set_title(f"{title}\n{sigma:g}σ contours of 2-D Gaussian fits, {ellipses.sizes['cell']} cells")
+    how = "" if types is not None else "; ON / OFF: the map's polarity"
+    ax.set_title(f"{title}: {sigma:g}σ contours of 2-D Gaussian\nfits to each cell's {source} map, "
+                 f"{ellipses.sizes['cell']} cells{how}")
     return fig
+
+
+def _types(cells: np.ndarray, cell_types: xr.DataArray | Sequence[str] | None) -> list[str] | None:
+    """One type string per cell of ``cells`` (in their order), or None."""
+    if cell_types is None:
+        return None
+    if isinstance(cell_types, xr.DataArray):
+        return [str(v) for v in cell_types.sel(cell=list(cells)).values]
+    values = [str(v) for v in cell_types]
+    if len(values) != len(cells):
+        raise ValueError(f"cell_types has {len(values)} entries for {len(cells)} cells; give one per cell.")
+    return values
 
 
 @journal
@@ -190,10 +237,12 @@ def plot_rf_pairs(rfs: dict[str, xr.Dataset], cells: Sequence | None = None, pix
     Returns
     -------
     matplotlib.figure.Figure
-        180 mm wide; per estimate a map (RdBu_r, symmetric limits, red = ON: brightening at the
-        centre raises the response) and a filter (time before the response); scale bars in µm
-        and ms on the bottom row. For a full-field (1×1) stimulus only the temporal filters,
-        signed by the polarity (red ON, blue OFF), with an ms scale bar.
+        180 mm wide; per estimate a map (RdBu_r, limits symmetric and shared by every cell of
+        the estimate, a colour bar under the column; red = ON: brightening at the centre raises
+        the response) and a filter (time before the response in ms, ticks, a dotted line at the
+        response; signed positive at its peak, so the map carries the polarity); a µm scale bar
+        under the bottom map. For a full-field (1×1) stimulus only the temporal filters, signed
+        by the polarity (red ON, blue OFF).
 
     Examples
     --------
@@ -215,22 +264,37 @@ def plot_rf_pairs(rfs: dict[str, xr.Dataset], cells: Sequence | None = None, pix
         return _temporal_pairs(rfs, cells, cell_types)
     px = _pixel_size(pixel_size_um, first)
     n = len(rfs)
-    fig, axes = plt.subplots(len(cells), 2 * n, figsize=(width_in(2), 0.75 * len(cells) + 0.5), squeeze=False,
+    fig, axes = plt.subplots(len(cells), 2 * n, figsize=(width_in(2), 0.75 * len(cells) + 0.9), squeeze=False,
                              gridspec_kw={"width_ratios": [1, 1.6] * n}, layout="constrained")
     for j, (name, ds) in enumerate(rfs.items()):
         axes[0, 2 * j].set_title(f"{name}: space")
         axes[0, 2 * j + 1].set_title(f"{name}: time")
+        lim = symmetric_limit(ds["spatial"].sel(cell=cells).values)  # one scale per estimate (unit-norm maps)
+        t_lim = symmetric_limit(ds["temporal"].sel(cell=cells).values)
         for i, cell in enumerate(cells):
             last = i == len(cells) - 1
-            _spatial_axes(axes[i, 2 * j], ds["spatial"].sel(cell=cell), px, last)
-            _temporal_axes(axes[i, 2 * j + 1], ds["temporal"].sel(cell=cell), OKABE_ITO[7], last)
-    for i, cell in enumerate(cells):
-        label = f"cell {cell}"
-        if cell_types is not None:
-            label += f"\n{cell_types.sel(cell=cell).item()}"
-        axes[i, 0].set_ylabel(label, rotation=0, ha="right", va="center")
-    fig.suptitle("Rank-1 receptive fields (spatial map: RdBu_r, zero-centred; filter: time before the response)")
+            im = _spatial_axes(axes[i, 2 * j], ds["spatial"].sel(cell=cell), px, last, lim=lim)
+            _temporal_axes(axes[i, 2 * j + 1], ds["temporal"].sel(cell=cell), OKABE_ITO[7], last, ticks=True,
+                           lim=t_lim)
+        axes[-1, 2 * j + 1].set_xlabel("ms before the response", labelpad=1)
+        cb = fig.colorbar(im, ax=axes[:, 2 * j], location="bottom", shrink=0.9, aspect=12, pad=0.02)
+        cb.set_label(f"{name} map weight (unit norm)", fontsize=5, labelpad=1)
+        cb.ax.tick_params(labelsize=5, length=2)
+        cb.set_ticks([-lim, 0, lim], labels=[f"{-lim:.2f}", "0", f"{lim:.2f}"])
+    _row_labels(axes[:, 0], cells, cell_types)
+    axes[0, 1].annotate("spike", (0, 1.0), xycoords=("data", "axes fraction"), xytext=(0, 1), ha="center",
+                        va="bottom", textcoords="offset points", fontsize=5, color="0.4")
+    fig.suptitle("Rank-1 receptive fields. Map: red, a brighter pixel at the filter's peak raises the response; "
+                 "blue, a darker one does.\nFilter: signed positive at its peak, so an OFF cell's filter also "
+                 "peaks upward and its polarity is the blue map centre.")
     return fig
+
+
+def _row_labels(axes: np.ndarray, cells: list, cell_types: xr.DataArray | None) -> None:
+    """``cell 3`` and its type, to the left of each row."""
+    for ax, cell in zip(axes, cells, strict=True):
+        label = f"cell {cell}" + (f"\n{cell_types.sel(cell=cell).item()}" if cell_types is not None else "")
+        ax.set_ylabel(label, rotation=0, ha="right", va="center")
 
 
 def _temporal_pairs(rfs: dict[str, xr.Dataset], cells: list, cell_types: xr.DataArray | None) -> Figure:
@@ -241,18 +305,18 @@ def _temporal_pairs(rfs: dict[str, xr.Dataset], cells: list, cell_types: xr.Data
         axes[0, j].set_title(f"{name}: temporal filter")
         for i, cell in enumerate(cells):
             temporal = ds["temporal"].sel(cell=cell) * ds["spatial"].sel(cell=cell).squeeze().item()
-            _temporal_axes(axes[i, j], temporal, _polarity_color(temporal.values), i == len(cells) - 1)
-    for i, cell in enumerate(cells):
-        label = f"cell {cell}" + (f"\n{cell_types.sel(cell=cell).item()}" if cell_types is not None else "")
-        axes[i, 0].set_ylabel(label, rotation=0, ha="right", va="center")
+            _temporal_axes(axes[i, j], temporal, _polarity_color(temporal.values), i == len(cells) - 1, ticks=True)
+        axes[-1, j].set_xlabel("ms before the response", labelpad=1)
+    _row_labels(axes[:, 0], cells, cell_types)
     fig.suptitle("Rank-1 temporal filters, full-field stimulus (no spatial map)\n"
-                 "time before the response; red ON (largest lobe positive), blue OFF")
+                 "signed: red ON (a brightening raises the response at the largest lobe), blue OFF")
     return fig
 
 
 @journal
 def plot_mode_irf_grid(combos: xr.Dataset, cells: Sequence | None = None, combinations: Sequence[int] | None = None,
-                       kind: str = "mean", pixel_size_um: float | None = None, max_columns: int = 12) -> Figure:
+                       kind: str = "mean", pixel_size_um: float | None = None, max_columns: int = 12,
+                       cell_types: xr.DataArray | None = None, min_frames: int = 5) -> Figure:
     """A grid of spatial IRFs: one row per cell, one column per mode set (single modes and combinations).
 
     Parameters
@@ -271,13 +335,19 @@ def plot_mode_irf_grid(combos: xr.Dataset, cells: Sequence | None = None, combin
     max_columns : int
         Columns shown by default (sets are stored most frequent first); beyond about 12 the
         180-mm figure has no room for readable maps.
+    cell_types : xarray.DataArray (cell), optional
+        Shown in the row labels (e.g. the simulator truth's ``cell_type``).
+    min_frames : int
+        Panels that average fewer qualifying frames are drawn faded and framed by a dotted line:
+        a map of one or two frames is an example, not an average.
 
     Returns
     -------
     matplotlib.figure.Figure
-        180 mm wide; each map zero-centred (RdBu_r, symmetric limits per map), the column title
-        the mode set (``3+7``) and how often it occurs, an empty panel where the cell
-        never fires above the rate threshold during that set; a µm scale bar.
+        180 mm wide; the maps share one zero-centred scale (RdBu_r; rank-1 maps have unit
+        norm) with a colour bar; column titles the mode set (``3+7``) and the frames where it
+        occurs; in each panel's corner n, the frames it averages; an empty panel where the
+        cell never fires above the rate threshold during that set; a µm scale bar.
 
     Examples
     --------
@@ -301,19 +371,21 @@ def plot_mode_irf_grid(combos: xr.Dataset, cells: Sequence | None = None, combin
         raise ValueError("nothing to show: no mode set, or no cell firing during any set.")
     px = _pixel_size(pixel_size_um, combos)
     flat = full_field(combos)  # a 1x1 stimulus: temporal filters instead of one-pixel maps
+    maps = combos["mean_spatial"] if kind == "mean" else combos["spatial"].isel(example=0)
+    lim = symmetric_limit(maps.isel(combination=cols).sel(cell=cells).values)
     size = min(0.8, width_in(2) / max(len(cols), 1))
-    fig, axes = plt.subplots(len(cells), len(cols), figsize=(width_in(2), size * len(cells) + 0.7), squeeze=False,
+    fig, axes = plt.subplots(len(cells), len(cols), figsize=(width_in(2), size * len(cells) + 0.8), squeeze=False,
                              layout="constrained")
+    im = None
     for j, k in enumerate(cols):
         sub = combos.isel(combination=k)
         members = str(sub["label"].item()).split("+")
         label = "+\n".join("+".join(members[i:i + 2]) for i in range(0, len(members), 2))  # two modes a line
-        axes[0, j].set_title(f"{label}\nn={int(sub['count'])}", fontsize=6)
+        axes[0, j].set_title(f"{label}\n{int(sub['count'])} fr.", fontsize=6)
         for i, cell in enumerate(cells):
             ax = axes[i, j]
             n = int(sub["n_frames"].sel(cell=cell))
-            spatial = sub["mean_spatial"] if kind == "mean" else sub["spatial"].isel(example=0)
-            spatial = spatial.sel(cell=cell)
+            spatial = maps.isel(combination=k).sel(cell=cell)
             if n == 0 or not np.isfinite(spatial.values).all():
                 _blank(ax)
                 continue
@@ -322,17 +394,27 @@ def plot_mode_irf_grid(combos: xr.Dataset, cells: Sequence | None = None, combin
                 temporal = temporal * spatial.squeeze().item()
                 _temporal_axes(ax, temporal, _polarity_color(temporal.values), bar=False)
             else:
-                _spatial_axes(ax, spatial, px, bar=False)
-            ax.text(0.02, 0.02, f"{n}", transform=ax.transAxes, fontsize=5, va="bottom")
-    for i, cell in enumerate(cells):
-        axes[i, 0].set_ylabel(f"cell {cell}", rotation=0, ha="right", va="center")
+                im = _spatial_axes(ax, spatial, px, bar=False, lim=lim)
+            few = kind == "mean" and n < min_frames
+            for artist in (*ax.images, *ax.lines):
+                artist.set_alpha(0.35 if few else 1.0)
+            if few:  # a dotted frame: this panel is one or a few frames, not an average
+                ax.add_patch(Rectangle((0, 0), 1, 1, transform=ax.transAxes, fill=False, ls=":", lw=0.6, ec="0.3",
+                                       clip_on=False))
+            ax.text(0.03, 0.03, f"n={n}", transform=ax.transAxes, fontsize=4.5, va="bottom",
+                    color="0.4" if few else "k")
+    _row_labels(axes[:, 0], cells, cell_types)
     bar_ax = next((ax for ax in axes[-1, ::-1] if ax.images or ax.lines), None)
     if bar_ax is not None:
         length = round_length(np.ptp(bar_ax.get_xlim()))
         scale_bar(bar_ax, length, f"{length:g} {'ms' if flat else 'µm'}")
-    what = "IRF averaged over all frames" if kind == "mean" else "IRF at the strongest frame"
-    kind_of = "temporal filter of the full-field" if flat else "spatial"
-    fig.suptitle(f"Rank-1 {kind_of} {what} where exactly the column's modes are active (n: frames)\n(loading > "
-                 f"{combos.attrs.get('threshold', 0.01):g}) and the cell fires > "
-                 f"{combos.attrs.get('min_rate_hz', 1.0):g} Hz; corner: qualifying frames")
+    if im is not None:
+        solid = ScalarMappable(norm=im.norm, cmap=im.get_cmap())  # the last map may be a faded one
+        cb = fig.colorbar(solid, ax=axes, location="right", shrink=0.5, aspect=15, pad=0.01)
+        cb.set_label("map weight (unit norm); red ON, blue OFF", fontsize=5)
+        cb.ax.tick_params(labelsize=5, length=2)
+    what = "mean IRF" if kind == "mean" else "IRF of the strongest frame"
+    rate = combos.attrs.get("min_rate_hz", 1.0)
+    fig.suptitle(f"{'Temporal filter' if flat else 'Rank-1 map'} of each cell's {what} while exactly the column's "
+                 f"modes are active and it fires > {rate:g} Hz (n: frames; faded: n < {min_frames})")
     return fig

@@ -459,6 +459,72 @@ class RetinaCircuit:
         )
 
     @classmethod
+    def from_truth(cls, truth: xr.Dataset) -> RetinaCircuit:
+        """The circuit a simulated recording came from, rebuilt from its truth (:func:`~retinacodec.sim.save_truth`).
+
+        The truth holds every per-cell parameter (``cell_type``, ``position_y`` ... one value
+        per cell) and the circuit-wide ones as ``circuit_<field>`` attributes (mechanisms as
+        ``circuit_resonance_<parameter>``, ``circuit_adaptation_<parameter>``), which is all
+        :meth:`respond` needs.
+
+        Parameters
+        ----------
+        truth : xarray.Dataset
+            A simulator truth (``retinacodec.load_sample()[1]``, ``load_truth(path)``).
+
+        Returns
+        -------
+        RetinaCircuit
+
+        Raises
+        ------
+        ValueError
+            If ``truth`` lacks a per-cell parameter or the circuit attributes (not a truth of
+            :func:`~retinacodec.sim.simulate_retina`).
+
+        Examples
+        --------
+        >>> rec, truth = rc.load_sample()
+        >>> rc.sim.RetinaCircuit.from_truth(truth).n_cells
+        9
+        """
+        per_cell = ("cell_type", "position_y", "position_x", "rf_sigma", "w_on", "w_off", "w_amacrine", "threshold",
+                    "rate_scale_hz")
+        missing = [name for name in per_cell if name not in truth] + (
+            [] if "circuit_size" in truth.attrs else ["the attribute circuit_size"])
+        if missing:
+            raise ValueError(f"the truth lacks {missing}: it is not the truth of a simulated recording "
+                             "(simulate_retina / retinacodec simulate), so no circuit can be rebuilt from it.")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        kwargs: dict = {name: np.asarray(truth[name].values) for name in per_cell}
+        kwargs["cell_type"] = kwargs["cell_type"].astype(str)
+        if "w_resonant" in truth:
+            kwargs["w_resonant"] = np.asarray(truth["w_resonant"].values)
+        mechanisms: dict[str, dict] = {"resonance": {}, "adaptation": {}}
+        for key, value in truth.attrs.items():
+            if not key.startswith("circuit_"):
+                continue
+            name = key[len("circuit_"):]
+            mechanism = next((m for m in mechanisms if name.startswith(f"{m}_")), None)
+            if mechanism is not None:
+                mechanisms[mechanism][name[len(mechanism) + 1:]] = value
+            elif name == "seed":
+                kwargs["seed"] = None if int(value) < 0 else int(value)
+            elif name in fields:
+                kwargs[name] = tuple(np.asarray(value).tolist()) if np.ndim(value) else float(value)
+        kwargs["size"] = tuple(int(v) for v in kwargs["size"])
+        for mechanism, kind in (("resonance", OmittedStimulusResonance), ("adaptation", ContrastAdaptation)):
+            if mechanisms[mechanism]:
+                params = {}
+                for g in dataclasses.fields(kind):
+                    if g.name in mechanisms[mechanism]:
+                        v = mechanisms[mechanism][g.name]
+                        params[g.name] = (tuple(v.split(",")) if isinstance(v, str) else
+                                          tuple(np.asarray(v).tolist()) if np.ndim(v) else float(v))
+                kwargs[mechanism] = kind(**params)
+        return cls(**kwargs)
+
+    @classmethod
     def phenomena(cls, n_cells_per_type: int = 3, size: tuple[int, int] = (20, 20), seed: int = 0,
                   resonance: bool = True, adaptation: bool = True, **params: float) -> RetinaCircuit:
         """A random circuit with the published mechanisms of retinal phenomena switched on.
