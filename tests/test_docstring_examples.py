@@ -30,7 +30,8 @@ README_TABLE = [
     "retinacodec.figures.plot_rf_mosaic", "retinacodec.figures.plot_rf_pairs", "retinacodec.figures.plot_mode_irf_grid",
     "retinacodec.phenomena.run_all", "retinacodec.absence.absence_attribution", "retinacodec.absence.absence_test",
     "retinacodec.absence.extreme_windows", "retinacodec.classifiers.image_contributions",
-    "retinacodec.classifiers.image_modes",
+    "retinacodec.classifiers.image_modes", "retinacodec.codec.seed_sweep", "retinacodec.codec.mode_stability",
+    "retinacodec.fit_ln",
 ]
 PUBLIC_MODULES = ["retinacodec", "retinacodec.io", "retinacodec.model", "retinacodec.attribution", "retinacodec.codec",
                   "retinacodec.rf", "retinacodec.figures", "retinacodec.sim", "retinacodec.phenomena",
