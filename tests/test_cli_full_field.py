@@ -51,10 +51,9 @@ def test_every_command_runs_with_no_options(fitted, capsys):
     assert run("evaluate", model, rec) == 0
     assert run("rf", model, rec, "--out", str(out / "rf.nc")) == 0
     assert run("contributions", model, rec, "--out", str(out / "c.nc")) == 0
-    # TODO(lead): no options once decompose's default returns modes (today's 'paper' keeps none on this);
-    # --fit-on analysed only keeps the SAE training short (30 s instead of 2 min on two busy cores)
-    assert run("decompose", model, rec, "--out", str(out / "modes.nc"), "--preset", "local", "--fit-on",
-               "analysed") == 0
+    assert run("decompose", model, rec, "--out", str(out / "modes.nc")) == 0
+    with xr.open_dataset(out / "modes.nc") as modes:
+        assert modes.attrs["preset"] == "codec" and (modes["n_modes"] > 0).all()  # the default keeps modes here
     assert run("figures", str(out / "modes.nc"), "--irf", str(out / "rf.nc"), "--recording", rec,
                "--out", str(out / "figs")) == 0
     text = capsys.readouterr()

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from conftest import build
+from nwb_layouts import build
 from test_figures import codec_result
 
 import retinacodec as rc

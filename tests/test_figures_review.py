@@ -10,8 +10,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import xarray as xr  # noqa: E402
-from conftest import build  # noqa: E402
 from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar  # noqa: E402
+from nwb_layouts import build  # noqa: E402
 from test_figures import PEAKS, codec_result, irf_result  # noqa: E402
 from test_figures_rf import filters  # noqa: E402
 

@@ -177,6 +177,7 @@ def test_cli_decompose(tiny, tmp_path, capsys):
                  "--target", "sum", "--sae", "topk", "--k", "2", "--expansion", "default", "--max-epochs", "5"]) == 0
     back = xr.load_dataset(out)
     assert back["loadings"].dims == ("frame", "mode") and back.attrs["config_target"] == "sum"
+    capsys.readouterr()  # the runs above logged their stages on stderr
     assert main(["decompose", str(ckpt), str(nwb), "--out", str(out), "--overwrite", "--layers", "nope"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("retinacodec: error: unknown layer") and err.count("\n") == 1
