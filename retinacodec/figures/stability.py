@@ -37,7 +37,7 @@ def plot_mode_stability(stability: xr.Dataset) -> Figure:
     threshold, reference = float(stability.attrs["threshold"]), int(stability.attrs["reference"])
     seeds = [int(s) for s in stability["seed"].values]
     runs = [f"seed {s}" + (" (ref.)" if r == reference else "") for r, s in enumerate(seeds)]
-    fig, axes = plt.subplots(len(saes), 2, figsize=(width_in(2), 0.5 + 0.22 * len(runs) * len(saes) + 0.4 * len(saes)),
+    fig, axes = plt.subplots(len(saes), 2, figsize=(width_in(2), 0.8 + (0.25 * len(runs) + 0.6) * len(saes)),
                              gridspec_kw={"width_ratios": [4, 1]}, squeeze=False, layout="constrained")
     image = None
     for row, sae in enumerate(saes):
@@ -51,12 +51,12 @@ def plot_mode_stability(stability: xr.Dataset) -> Figure:
         ax.set_xticks(range(int(mine.sum())), stability["mode"].values[mine][order], fontsize=4, rotation=90)
         share = stability["reproduced"].sel(sae=sae).values
         bar = axes[row, 1]
-        others = [r for r in range(len(runs)) if r != reference]
-        bar.barh([runs[r] for r in others], share[others], color=OKABE_ITO[0])
+        colours = ["0.7" if r == reference else OKABE_ITO[0] for r in range(len(runs))]
+        bar.barh(np.arange(len(runs)), share, color=colours, height=0.7)
+        bar.set_ylim(len(runs) - 0.5, -0.5)  # rows aligned with the heat map's
         bar.set_xlim(0, 1)
-        bar.invert_yaxis()
         bar.set_yticks([])
         bar.set_xlabel(f"share reproduced\n(cosine ≥ {threshold:g})")
-    fig.colorbar(image, ax=axes[:, 0].tolist(), label="cosine similarity with the partner atom", shrink=0.9)
-    fig.suptitle("Modes across SAE seeds: each reference atom paired one to one with an atom of every run")
+    fig.colorbar(image, ax=axes.ravel().tolist(), label="cosine similarity", shrink=0.9)
+    fig.suptitle("Modes across SAE seeds: each reference atom paired one to one with an atom of each run")
     return fig

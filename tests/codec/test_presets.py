@@ -125,3 +125,25 @@ def test_make_sae_passes_restarts(make_features):
     ds = fit_modes(f, f, ["layer1"], sae="topk", k=2, max_epochs=2, n_init=2, progress=False)
     assert ds.attrs["sae_n_init"] == 2
     assert make_sae("batchtopk", k=2, n_init=3).n_init == 3
+
+
+def test_mode_stability_figure_has_one_row_per_sae_aligned_bars_and_a_colour_bar():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from retinacodec.figures import plot_mode_stability
+
+    rng = np.random.default_rng(0)
+    cos = rng.random((3, 10))
+    cos[0] = 1
+    stab = xr.Dataset({"cosine": (("run", "mode"), cos),
+                       "reproduced": (("run", "sae"), np.c_[(cos[:, :4] >= 0.9).mean(1), (cos[:, 4:] >= 0.9).mean(1)])},
+                      coords={"run": np.arange(3), "mode": np.arange(10),
+                              "mode_layer": ("mode", ["layer1"] * 4 + ["layer2"] * 6), "sae": ["layer1", "layer2"],
+                              "seed": ("run", [0, 5, 7])}, attrs={"threshold": 0.9, "reference": 0})
+    fig = plot_mode_stability(stab)
+    heat, bars = fig.axes[0], fig.axes[1]
+    assert [t.get_text() for t in heat.get_yticklabels()] == ["seed 0 (ref.)", "seed 5", "seed 7"]
+    assert heat.get_ylim() == pytest.approx(bars.get_ylim())  # each run's bar beside its heat-map row
+    assert fig.axes[-1].get_ylabel() == "cosine similarity"  # the colour bar
+    assert heat.images[0].get_array().shape == (3, 4) and fig.axes[2].images[0].get_array().shape == (3, 6)
