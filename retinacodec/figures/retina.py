@@ -84,7 +84,7 @@ def choose_frames(rate: xr.DataArray, loadings: xr.DataArray, span_s: float = 2.
     """Two peaks of a cell's rate, at most ``span_s`` apart, driven by different modes.
 
     Candidates are the local maxima of the rate above its 90th percentile; of the pairs where
-    :func:`contrasting_modes` finds a mode for each frame, the one whose receptive fields
+    :func:`~retinacodec.figures.retina.contrasting_modes` finds a mode for each frame, the one whose receptive fields
     differ most (the lowest correlation of their ``maps``: opposite polarities first), then
     the one with the highest summed rate.
 
@@ -95,7 +95,7 @@ def choose_frames(rate: xr.DataArray, loadings: xr.DataArray, span_s: float = 2.
     loadings : xarray.DataArray, shape (frame, mode)
         Its loadings on the same frames.
     span_s, threshold, window
-        Largest distance of the two frames (s); activity as in :func:`contrasting_modes`.
+        Largest distance of the two frames (s); activity as in :func:`~retinacodec.figures.retina.contrasting_modes`.
     candidates : ndarray of int, optional
         Frame ids allowed (e.g. those with an IRF); default all.
     maps : dict of int to ndarray, optional
@@ -276,14 +276,14 @@ def plot_contribution_panel(modes: xr.Dataset, cell: int | None = None, frames: 
         one whose IRFs at two rate peaks differ most (opposite polarity), the highest rate
         breaking ties.
     frames : (int, int), optional
-        The marked frames (``frame`` ids); default :func:`choose_frames` among the frames
+        The marked frames (``frame`` ids); default :func:`~retinacodec.figures.retina.choose_frames` among the frames
         ``irf`` covers, the pair with the most different IRFs.
     irf : xarray.Dataset, optional
         :func:`retinacodec.rf.instantaneous_rf` output covering the marked frames: its
         ``spatial`` map (``rank1=True``) or the ``irf`` frame at its peak lag is inset; for a
         full-field (1×1) stimulus its temporal filter instead (red ON, blue OFF).
     mode_pair : (int, int), optional
-        The two modes whose loadings are shown; default :func:`contrasting_modes`.
+        The two modes whose loadings are shown; default :func:`~retinacodec.figures.retina.contrasting_modes`.
     seconds : float
         Length of the excerpt, s, centred on the marked frames.
     threshold, window

@@ -159,9 +159,10 @@ def evaluate(model: BNCNN, recording: xr.Dataset, truth: xr.Dataset | None = Non
         Per cell: ``r`` (Pearson r with the trial average), ``feve``, ``reliability``
         (split-half, Spearman–Brown), ``r_truth`` (with the noise-free rate, if ``truth``),
         ``mean_rate_hz`` (recorded); attrs: medians (``NaN`` when unavailable), which block
-        was used, and ``unreliable_cells`` (reliability below :data:`MIN_RELIABILITY` or
-        FEVE above :data:`MAX_FEVE`: a poorly estimated noise ceiling, FEVE not meaningful;
-        a warning names them).
+        was used, and ``unreliable_cells`` (reliability below
+        :data:`~retinacodec.model.evaluation.MIN_RELIABILITY` or FEVE above
+        :data:`~retinacodec.model.evaluation.MAX_FEVE`: a poorly estimated noise ceiling, FEVE not
+        meaningful; a warning names them).
 
     Raises
     ------

@@ -177,7 +177,7 @@ def train_epoch(model: nn.Module, data: WindowedData, order: np.ndarray, optimiz
         A ``time.monotonic()`` value: the pass stops after the first batch that ends past it
         (in any process, when distributed).
     rank, world_size : int
-        This process's share of each batch (:func:`batch_targets`); the model is then a
+        This process's share of each batch (:func:`~retinacodec.model.training.batch_targets`); the model is then a
         ``DistributedDataParallel``, which averages the gradients.
 
     Returns
@@ -298,7 +298,7 @@ def fit(
     distributed : bool
         Train one model with all the processes ``torchrun`` started (gloo on the CPU, nccl with
         one GPU per process; :mod:`retinacodec.scale.distributed`): each global batch of
-        ``batch_size`` windows is split between the processes (:func:`batch_targets`),
+        ``batch_size`` windows is split between the processes (:func:`~retinacodec.model.training.batch_targets`),
         gradients are averaged and BatchNorm uses the global batch's statistics, so the fit
         equals a one-process fit up to float rounding (the Gaussian noise aside: each process
         draws its own). Every process validates on all held-out frames; rank 0 alone writes

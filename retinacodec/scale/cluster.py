@@ -271,7 +271,7 @@ def contributions_on_cluster(model: PathLike, recording: PathLike, layers: str |
     model : path-like
         A checkpoint from :func:`retinacodec.fit` (read by every worker, once).
     recording : path-like
-        The recording file (see :func:`open_recording`); ``.nc``/``.zarr`` are read lazily,
+        The recording file (see :func:`~retinacodec.scale.cluster.open_recording`); ``.nc``/``.zarr`` are read lazily,
         each task reading its own frames and ``history - 1`` before them.
     layers : str or list of str
         Layer names, e.g. ``["layer1", "layer2"]``.
@@ -418,7 +418,7 @@ def sweep(runs: Sequence[Mapping], out_dir: PathLike, *, client: Client | None =
     Parameters
     ----------
     runs : sequence of mappings
-        One per fit: ``recording`` (path, see :func:`open_recording`), optionally ``truth``
+        One per fit: ``recording`` (path, see :func:`~retinacodec.scale.cluster.open_recording`), optionally ``truth``
         (a simulator truth NetCDF, adds ``r_truth``), and any keyword of
         :func:`retinacodec.fit` (``seed``, ``preset``, ``config``, ``epochs``, ``lr``,
         ``batch_size``, ``max_minutes`` ...). Build them with ``itertools.product``.

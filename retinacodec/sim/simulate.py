@@ -122,7 +122,8 @@ def simulate_retina(
         Grey before each test repeat, s.
     flash_train_fraction : float
         Share of the training block (in 4-s segments chosen at random) replaced by full-field
-        dark flash trains (:func:`flash_trains`: periods 50-150 ms, 3-8 flashes, then grey), so
+        dark flash trains (:func:`~retinacodec.sim.simulate.flash_trains`: periods 50-150 ms,
+        3-8 flashes, then grey), so
         that a model learns the omitted stimulus response of a circuit with
         :class:`~retinacodec.sim.circuit.OmittedStimulusResonance`. 0 (default): none.
 

@@ -278,7 +278,7 @@ def train_module(module: SAEModule, x_train: torch.Tensor, x_val: torch.Tensor |
 class BaseSAE(TransformerMixin, BaseEstimator):
     """Shared ``fit`` / ``transform`` of the sparse autoencoders (sklearn conventions).
 
-    Subclasses set the constructor parameters and implement :meth:`_build_module`; the
+    Subclasses set the constructor parameters and implement ``_build_module``; the
     parameters every subclass has are documented in :meth:`fit`'s behaviour below.
 
     Attributes

@@ -160,7 +160,7 @@ class CodecSAE(BaseSAE):
     validation_fraction : float
         Share of samples held out; 0 (official) trains on all of them.
     open_fraction : float, optional
-        Share of the codes above the threshold at initialisation (:class:`CodecModule`);
+        Share of the codes above the threshold at initialisation (:class:`~retinacodec.codec.sae.codec.CodecModule`);
         None (official) keeps PyTorch's default initialisation.
     n_steps : int, optional
         Train for this many optimiser steps instead of ``max_epochs`` epochs: the epochs become
