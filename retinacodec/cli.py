@@ -680,12 +680,12 @@ def _rf_jobs(modes, irf, truth, sta) -> dict:  # noqa: ANN001
     import xarray as xr
 
     from retinacodec import figures
-    from retinacodec.rf import fit_ellipse, mode_combination_irfs, polarity_and_latency, rank1
+    from retinacodec.rf import fit_ellipse, mean_irf, mode_combination_irfs, polarity_and_latency, rank1
 
     jobs: dict = {}
     types = truth["cell_type"] if truth is not None else None
     if sta is not None:
-        parts = {"STA": rank1(sta["sta"]), "mean IRF": rank1(_mean_irf(irf))}
+        parts = {"STA": rank1(sta["sta"]), "mean IRF": rank1(mean_irf(irf))}
         if figures.rf.full_field(sta):
             jobs["rf_mosaic"] = lambda: _skip("a full-field (1x1) stimulus has no spatial map, so no mosaic")
         else:
@@ -709,18 +709,6 @@ def _rf_jobs(modes, irf, truth, sta) -> dict:  # noqa: ANN001
 def _skip(reason: str):  # noqa: ANN202
     """A figure job that cannot be drawn: raises the one-line reason ``figures`` prints."""
     raise ValueError(reason)
-
-
-def _mean_irf(irf):  # noqa: ANN001, ANN202
-    """The IRF averaged over frames, ``(cell, lag, y, x)``: of the full IRFs, or rebuilt from their rank-1 parts."""
-    if "irf" in irf:
-        return irf["irf"].mean("frame")
-    weighted = irf["temporal"] * irf["singular_value"]  # (frame, cell, lag)
-    mean = np.einsum("fcl,fcyx->clyx", weighted.transpose("frame", "cell", "lag").values,
-                     irf["spatial"].transpose("frame", "cell", "y", "x").values) / irf.sizes["frame"]
-    coords = {k: irf[k] for k in ("cell", "lag", "y", "x") if k in irf.coords}
-    return irf["spatial"].isel(frame=0, drop=True).expand_dims(lag=irf.sizes["lag"], axis=1).copy(
-        data=mean.astype(np.float32)).assign_coords(coords)
 
 
 def _prediction_from_rates(modes, rec, truth):  # noqa: ANN001, ANN202

