@@ -1,5 +1,7 @@
 """Receptive fields: STA, IRFs, rank-1 parts, ellipses and RFs per mode (fast; small data, one thread)."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -55,10 +57,10 @@ def ln_recording(n=6000, size=10, seed=0):
     return rec, rate
 
 
-def tiny_model(n_cells=2, size=10, seed=0):
+def tiny_model(n_cells=2, size=10, seed=0, separable=0):
     torch.manual_seed(seed)
     model = BNCNN(BNCNNConfig(n_cells=n_cells, history=H, input_size=(size, size), channels=(3, 3),
-                              kernel_sizes=(5, 3)))
+                              kernel_sizes=(5, 3), separable=separable))
     with torch.no_grad():
         model.train()
         model(torch.randn(32, H, size, size))
@@ -254,6 +256,23 @@ def test_irf_integrated_gradients_complete_and_fallback_without_stem():
     other = instantaneous_rf(model, rec, frames=np.arange(100, 104))
     assert other.attrs["stem"] == "autograd"
     np.testing.assert_allclose(plain["irf"], other["irf"], atol=1e-6)
+
+
+def test_separable_model_irfs_and_contributions_equal_its_collapsed_twins():
+    rec, _ = ln_recording(n=600)
+    model = tiny_model(separable=2)
+    for p in model.layer1.conv.parameters():  # random factors and bias, not the initial zeros
+        torch.nn.init.normal_(p, std=0.3)
+    twin = copy.deepcopy(model).collapse()
+    twin.normalization = model.normalization
+    frames = np.arange(100, 110)
+    a, b = (instantaneous_rf(m, rec, frames=frames, method="integrated_gradients", steps=32) for m in (model, twin))
+    assert a.attrs["stem"] == b.attrs["stem"] and a.attrs["stem"].startswith("fourier")  # transposed as a conv
+    np.testing.assert_allclose(a["irf"], b["irf"], atol=1e-5 * float(np.abs(b["irf"]).max()))
+    c, d = (rc.contributions_for_recording(m, rec, ["layer1", "layer2"], frames=frames) for m in (model, twin))
+    for name in ("layer1", "layer2"):
+        np.testing.assert_allclose(c[name], d[name], atol=1e-5 * float(np.abs(d[name]).max()))
+    assert float(np.abs(c["completeness_error"]).max()) < 1e-4
 
 
 # ---------------------------------------------------------------- per mode

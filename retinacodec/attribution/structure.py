@@ -3,7 +3,8 @@
 Two facts make the pass exact and fast, and both are found by tracing one sample and then
 checked numerically on it (a model that fails a check is simply run the plain way):
 
-* **An affine stem.** If the first module to run is a convolution or linear layer applied
+* **An affine stem.** If the first module to run is a convolution or linear layer (or a
+  module whose ``is_affine`` attribute is true, such as a separable convolution) applied
   to the model input itself, and every path from the input to the output goes through it,
   then along the straight path x₀ + α(x − x₀) its output is exactly
   ``stem(x₀) + α (stem(x) − stem(x₀))``. Two stem evaluations per sample replace S + 1;
@@ -141,7 +142,8 @@ def _find_stem(model: nn.Module, order: list[nn.Module], on_input: dict, x: torc
     if not leaves:
         return None
     stem = leaves[0]
-    if not (isinstance(stem, AFFINE_STEMS) and on_input.get(stem) and order.count(stem) == 1):
+    affine = isinstance(stem, AFFINE_STEMS) or getattr(stem, "is_affine", False)
+    if not (affine and on_input.get(stem) and order.count(stem) == 1):
         return None
     if bypasses(model, stem, x):
         return None

@@ -1,6 +1,14 @@
 """The model stage (METHODS.md §1): the BNCNN, stimulus windows, fitting, checkpoints, evaluation, metrics."""
 
-from retinacodec.model.bncnn import BNCNN, PRESETS, BNCNNConfig, auto_kernel_sizes, preset_config
+from retinacodec.model.bncnn import (
+    BNCNN,
+    PRESETS,
+    SEPARABLE_FROM_PX,
+    BNCNNConfig,
+    SeparableConv2d,
+    auto_kernel_sizes,
+    preset_config,
+)
 from retinacodec.model.checkpoint import CheckpointError, load_model, read_checkpoint, save_checkpoint
 from retinacodec.model.evaluation import check_compatible, evaluate, predict
 from retinacodec.model.metrics import feve, pearson_per_cell, split_half_reliability
@@ -11,10 +19,12 @@ from retinacodec.model.windows import Normalization, WindowedData, split_blocks,
 __all__ = [
     "BNCNN",
     "PRESETS",
+    "SEPARABLE_FROM_PX",
     "BNCNNConfig",
     "CheckpointError",
     "FitOptions",
     "Normalization",
+    "SeparableConv2d",
     "WindowedData",
     "auto_kernel_sizes",
     "check_compatible",

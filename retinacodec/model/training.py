@@ -14,6 +14,7 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from retinacodec.device import resolve_device
-from retinacodec.model.bncnn import BNCNN, BNCNNConfig, preset_config
+from retinacodec.model.bncnn import BNCNN, BNCNNConfig, SeparableConv2d, preset_config
 from retinacodec.model.checkpoint import read_checkpoint, save_checkpoint
 from retinacodec.model.metrics import pearson_per_cell
 from retinacodec.model.windows import WindowedData, split_blocks
@@ -95,11 +96,12 @@ def seed_everything(seed: int) -> np.random.Generator:
 
 
 def _weight_decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Adam parameter groups: L2 on conv/linear weights, none on biases and BatchNorm."""
+    """Adam parameter groups: L2 on conv/linear weights (both factors of a separable one), none on biases, BatchNorm."""
     decay, no_decay = [], []
     for module in model.modules():
         for name, p in module.named_parameters(recurse=False):
-            is_weight = name == "weight" and isinstance(module, nn.Conv2d | nn.Linear)
+            is_weight = (name == "weight" and isinstance(module, nn.Conv2d | nn.Linear)) or (
+                isinstance(module, SeparableConv2d) and name in ("temporal", "spatial"))
             (decay if is_weight else no_decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
@@ -154,7 +156,8 @@ def batch_targets(order: np.ndarray, batch_size: int, rank: int = 0, world_size:
 
 def train_epoch(model: nn.Module, data: WindowedData, order: np.ndarray, optimizer: torch.optim.Optimizer,
                 batch_size: int, l1_output: float, device: torch.device, deadline: float | None = None,
-                rank: int = 0, world_size: int = 1) -> float:
+                rank: int = 0, world_size: int = 1, timings: dict[str, float] | None = None,
+                report: Callable[[int, int], None] | None = None) -> float:
     """One pass over the training targets in the given order (the last partial batch is dropped).
 
     Parameters
@@ -179,6 +182,12 @@ def train_epoch(model: nn.Module, data: WindowedData, order: np.ndarray, optimiz
     rank, world_size : int
         This process's share of each batch (:func:`~retinacodec.model.training.batch_targets`); the model is then a
         ``DistributedDataParallel``, which averages the gradients.
+    timings : dict, optional
+        Seconds spent are added to its ``"data"`` (cutting and moving the windows),
+        ``"forward"`` (model and loss) and ``"backward"`` (gradients and the optimizer step)
+        entries (on a GPU each is synchronised first, so they add up to the wall time).
+    report : callable, optional
+        Called after every batch with (batches done, batches in the epoch).
 
     Returns
     -------
@@ -188,19 +197,78 @@ def train_epoch(model: nn.Module, data: WindowedData, order: np.ndarray, optimiz
     model.train()
     total = torch.zeros((), device=device)
     done = 0
-    for targets in batch_targets(order, batch_size, rank, world_size):
+    timings = {} if timings is None else timings
+    batches = batch_targets(order, batch_size, rank, world_size)
+    clock = _Stopwatch(device, timings)
+    for targets in batches:
         x, y = data.batch(targets, device)
+        clock.lap("data")
         pred = model(x)
         loss = F.poisson_nll_loss(pred, y, log_input=False, full=False, eps=1e-6) + l1_output * pred.abs().mean()
+        clock.lap("forward")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         total += loss.detach()
+        clock.lap("backward")
         done += 1
+        if report is not None:
+            report(done, len(batches))
         past = deadline is not None and time.monotonic() > deadline
         if any_true(past, device) if world_size > 1 else past:
             break
     return float(total) / done
+
+
+class _Stopwatch:
+    """Adds the seconds since the previous lap to ``timings[name]`` (synchronising a GPU first)."""
+
+    def __init__(self, device: torch.device, timings: dict[str, float]) -> None:
+        self.sync = torch.cuda.synchronize if device.type == "cuda" else None
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        if self.sync is not None:
+            self.sync()
+        now = time.perf_counter()
+        self.timings[name] = self.timings.get(name, 0.0) + now - self.last
+        self.last = now
+
+
+def _within_epoch_log(epoch: int, epochs: int, every_s: float = 60.0) -> Callable[[int, int], None]:
+    """A ``report`` for :func:`train_epoch` that prints a line on stderr at most every ``every_s`` seconds."""
+    started = last = time.monotonic()
+
+    def report(done: int, total: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= every_s and done < total:
+            last = now
+            per_batch = (now - started) / done
+            print(f"fit: epoch {epoch}/{epochs}  batch {done}/{total}  {per_batch:.2f} s/batch; this epoch's "
+                  f"training ends in ~{_duration(per_batch * (total - done))}", file=sys.stderr, flush=True)
+
+    return report
+
+
+def _duration(seconds: float) -> str:
+    """``"45 s"``, ``"12 min"`` or ``"2.1 h"``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+def _time_left(log: list[dict], options: FitOptions, elapsed: float) -> str:
+    """The log line's estimate of the time to finish: the epochs left at the last epoch's pace, or the time budget."""
+    epochs_left = options.epochs - log[-1]["epoch"]
+    if epochs_left <= 0:
+        return "done"
+    pace = log[-1]["seconds"] - (log[-2]["seconds"] if len(log) > 1 else 0.0)
+    left = epochs_left * pace
+    if options.max_minutes is not None:
+        left = min(left, max(0.0, 60 * options.max_minutes - elapsed))
+    return f"at most ~{_duration(left)} left (early stopping may end it sooner)"
 
 
 def _validation_score(model: BNCNN, data: WindowedData, val: np.ndarray, device: torch.device) -> float:
@@ -408,10 +476,14 @@ def fit(
     while state["epoch"] < options.epochs and state["bad_epochs"] < options.patience:
         if group is not None:  # each process its own Gaussian noise, reproducible on resume
             torch.manual_seed(int(np.random.SeedSequence([seed, state["epoch"], rank]).generate_state(1)[0]))
+        timings: dict[str, float] = {}
+        report = _within_epoch_log(state["epoch"] + 1, options.epochs) if progress == "log" and rank == 0 else None
         mean_loss = train_epoch(net, data, rng.permutation(train_t), optimizer, options.batch_size,
-                                options.l1_output, device, deadline, rank, world_size)
+                                options.l1_output, device, deadline, rank, world_size, timings, report)
         mean_loss = all_mean(mean_loss, device) if group is not None else mean_loss
+        clock = _Stopwatch(device, timings)
         score = _validation_score(validated, data, val_t, device)
+        clock.lap("validation")
         scheduler.step(score)
         state["epoch"] += 1
         improved = score > state["best_score"]
@@ -420,13 +492,17 @@ def fit(
                          best_state={k: v.detach().cpu().clone() for k, v in validated.state_dict().items()})
         else:
             state["bad_epochs"] += 1
+        elapsed = time.monotonic() - start
         state["log"].append({"epoch": state["epoch"], "loss": mean_loss, "val_r": score,
-                             "lr": optimizer.param_groups[0]["lr"], "seconds": time.monotonic() - start})
+                             "lr": optimizer.param_groups[0]["lr"], "seconds": elapsed,
+                             "timings": {k: round(v, 3) for k, v in timings.items()}})
         bar.set_postfix(loss=f"{mean_loss:.4f}", val_r=f"{score:.3f}", best=f"{state['best_score']:.3f}")
         bar.update(1)
         if progress == "log" and rank == 0:
+            parts = ", ".join(f"{k} {timings.get(k, 0.0):.0f} s" for k in ("data", "forward", "backward", "validation"))
             print(f"fit: epoch {state['epoch']}/{options.epochs}  loss {mean_loss:.4f}  validation r {score:.3f}  "
-                  f"best {state['best_score']:.3f}  {time.monotonic() - start:.0f} s", file=sys.stderr, flush=True)
+                  f"best {state['best_score']:.3f}  ({parts})  {elapsed:.0f} s; "
+                  f"{_time_left(state['log'], options, elapsed)}", file=sys.stderr, flush=True)
         if checkpoint is not None and rank == 0:
             best = BNCNN(config)
             best.load_state_dict(state["best_state"])

@@ -54,8 +54,10 @@ class InputGradients:
         self.alphas = (torch.linspace(0, 1, int(steps) + 1, dtype=x1.dtype, device=x1.device)
                        if method == "integrated_gradients" else torch.ones(1, dtype=x1.dtype, device=x1.device))
         stem = analyse(model, {}, x1, torch.zeros_like(x1), kinks=False, output=False).stem
-        self.stem = stem if stem is not None and StemTranspose.supports(stem) else None
-        self.transpose = StemTranspose(stem, tuple(x1.shape[-2:])) if self.stem is not None else None
+        # a separable stem is transposed as the ordinary convolution it equals
+        conv = stem.collapse() if stem is not None and hasattr(stem, "collapse") else stem
+        self.stem = stem if conv is not None and StemTranspose.supports(conv) else None
+        self.transpose = StemTranspose(conv, tuple(x1.shape[-2:])) if self.stem is not None else None
 
     def weights(self) -> torch.Tensor:
         """Trapezoid weights of the path points (one point, weight 1, for the plain gradient)."""

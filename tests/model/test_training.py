@@ -1,5 +1,7 @@
 """Fitting, checkpoints, resuming, evaluation: fast checks on a small linear-nonlinear retina."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -83,6 +85,34 @@ def test_time_budget_cuts_an_epoch_after_the_batch_that_ends_past_it(monkeypatch
     model = fit(rec, config=config, epochs=5, batch_size=32, max_minutes=1e-9, progress=False)
     assert len(model.metadata["fit_log"]) == 1  # one (cut) epoch, validated, then stop
     assert len(steps) == 1  # of its ~80 batches only the first ran
+
+
+def test_log_says_where_the_time_goes_and_reports_within_an_epoch(monkeypatch, capsys):
+    import retinacodec.model.training as training
+
+    rec, _ = ln_recording(n_train=3000)
+    clock = iter(range(0, 10**6, 7))  # every monotonic() call is 7 s later: a slow machine
+    monkeypatch.setattr(training.time, "monotonic", lambda: float(next(clock)))
+    model = fit(rec, config=small_config(rec), epochs=3, batch_size=32, progress="log")
+    err = capsys.readouterr().err
+    first_epoch = [line for line in err.splitlines() if line.startswith("fit: epoch 1/3")]
+    assert any("batch " in line and "s/batch" in line and "ends in" in line for line in first_epoch)  # each minute
+    summary = [line for line in err.splitlines() if "validation r" in line]
+    assert len(summary) == len(model.metadata["fit_log"])
+    for name in ("data", "forward", "backward", "validation"):
+        assert f"{name} " in summary[0]
+    assert "left" in summary[0] and summary[-1].endswith(("done", "sooner)"))
+    timings = model.metadata["fit_log"][0]["timings"]
+    assert set(timings) == {"data", "forward", "backward", "validation"} and min(timings.values()) > 0
+
+
+def test_separable_preset_fits_and_collapses():
+    rec, _ = ln_recording(n_train=800)
+    config = replace(small_config(rec), separable=1)
+    model = fit(rec, config=config, epochs=2, batch_size=64, progress=False)
+    x = torch.randn(3, config.history, *config.input_size)
+    before = model(x)
+    torch.testing.assert_close(model.collapse()(x), before, rtol=1e-5, atol=1e-6)
 
 
 def test_checkpoint_round_trip_and_resume(tmp_path):
