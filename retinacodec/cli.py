@@ -250,8 +250,8 @@ def _describe_architecture(config, frame_rate_hz: float, chosen: bool) -> str:  
     ny, nx = config.input_size
     kind = "temporal-only model (1x1 kernels)" if set(config.kernel_sizes) == {1} else "spatiotemporal model"
     if config.separable:
-        kind += (f" with a space-time separable layer 1 (rank {config.separable}; fast on large frames; "
-                 "--preset default for the published layer)")
+        kind += (f" with a space-time separable layer 1 (rank {config.separable}; learns faster; "
+                 "--preset default or sample for the published layer)")
     how = "chosen for" if chosen else "for"
     return (f"model: {kind}, kernels {', '.join(map(str, config.kernel_sizes))} and channels "
             f"{', '.join(map(str, config.channels))} {how} a {ny}x{nx} px stimulus; history {config.history} frames "
@@ -1045,16 +1045,16 @@ def build_parser() -> argparse.ArgumentParser:
     s = parser("fit", "fit the 3-layer CNN to a recording",
                "Fit the Baccus-lab 3-layer CNN to the training block; checkpoints atomically to --out at every "
                "epoch. The kernel sizes are chosen from the stimulus size (full field: a temporal-only model; "
-               "small fields: smaller kernels; 40x40 px or more: the published 15 and 11, with a space-time separable "
-               "layer 1 that fits in a fraction of the time) unless given. "
+               "small fields: smaller kernels; 40x40 px or more: the published 15 and 11) unless given, with a "
+               "space-time separable layer 1 that learns faster (--preset default: the published layer). "
                "Under `torchrun --nproc-per-node N -m retinacodec fit ...` the N processes train one model "
                "(each global batch split between them).")
     s.add_argument("--out", required=True, help="model checkpoint to write (.pt)")
     s.add_argument("--overwrite", action="store_true", help="replace --out if it exists (without --resume)")
     s.add_argument("--preset", default="auto", choices=("auto", "sample", "default", "stacked", "separable"),
-                   help="architecture: auto (kernels from the stimulus size; 40x40 px or more: a separable layer "
-                        "1), sample (9, 7), default (published 15, 11), stacked (15, 11 as stacks of 3x3), "
-                        "separable (15, 11 with a space-time separable layer 1)")
+                   help="architecture: auto (kernels from the stimulus size, a space-time separable layer 1 "
+                        "unless full field), sample (9, 7), default (published 15, 11), stacked (15, 11 as stacks "
+                        "of 3x3), separable (15, 11 with a space-time separable layer 1)")
     s.add_argument("--kernels", type=int, nargs="+", metavar="K", help="kernel size of each hidden layer (pixels)")
     s.add_argument("--channels", type=int, nargs="+", metavar="C", help="channels of each hidden layer")
     s.add_argument("--history", type=int, default=40, help="stimulus frames the model sees before each bin")

@@ -110,11 +110,15 @@ def test_cli_writes_every_file_and_fails_cleanly(model, tmp_path, capsys):
 
 
 def test_quick_fit_to_the_osr_circuit_has_an_osr_timed_to_the_omitted_flash(circuit):
-    """A quick model (120 s, 4 epochs) of the OSR circuit: loose version of bench_phenomena's measure."""
+    """A quick model (120 s, 8 epochs) of the OSR circuit: loose version of bench_phenomena's measure.
+
+    8 epochs: the default separable layer 1 times the OSR to the omitted flash after 8 (slopes 0.06-0.13),
+    not yet after 4 (-1.08); the published layer passes after 4 and 8 (-0.8 / -0.3).
+    """
     torch.set_num_threads(1)
     rec, _ = simulate_retina(circuit=circuit, size=(12, 12), train_seconds=120.0, test_seconds=2.0, n_repeats=1,
                              seed=0, flash_train_fraction=0.3)
-    model = fit(rec, seed=0, epochs=4, progress=False)
+    model = fit(rec, seed=0, epochs=8, progress=False)
     ds = osr(model, intervals=(6, 8, 10, 12))
     has = ds["has_osr"].values.astype(bool)
     assert has.any()

@@ -3,7 +3,6 @@
 from retinacodec.model.bncnn import (
     BNCNN,
     PRESETS,
-    SEPARABLE_FROM_PX,
     BNCNNConfig,
     SeparableConv2d,
     auto_kernel_sizes,
@@ -19,7 +18,6 @@ from retinacodec.model.windows import Normalization, WindowedData, split_blocks,
 __all__ = [
     "BNCNN",
     "PRESETS",
-    "SEPARABLE_FROM_PX",
     "BNCNNConfig",
     "CheckpointError",
     "FitOptions",

@@ -267,7 +267,9 @@ def _time_left(log: list[dict], options: FitOptions, elapsed: float) -> str:
     pace = log[-1]["seconds"] - (log[-2]["seconds"] if len(log) > 1 else 0.0)
     left = epochs_left * pace
     if options.max_minutes is not None:
-        left = min(left, max(0.0, 60 * options.max_minutes - elapsed))
+        left = min(left, 60 * options.max_minutes - elapsed)
+        if left <= 0:
+            return "the time budget is spent"
     return f"at most ~{_duration(left)} left (early stopping may end it sooner)"
 
 

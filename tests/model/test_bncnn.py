@@ -22,11 +22,14 @@ def test_default_architecture_matches_published_sizes():
     assert {"layer1", "layer2", "readout", "layer1.relu"} <= set(names)
 
 
-def test_auto_preset_gives_large_frames_a_separable_layer1():
-    big, small = (preset_config("auto", n_cells=2, input_size=size) for size in ((50, 50), (39, 60)))
+def test_auto_preset_gives_spatial_stimuli_a_separable_layer1():
+    big, sample, full_field = (preset_config("auto", n_cells=2, input_size=size) for size in ((50, 50), (20, 20),
+                                                                                             (1, 1)))
     assert big.separable == 1 and big.kernel_sizes == (15, 11)
-    assert small.separable == 0
+    assert sample.separable == 1 and sample.kernel_sizes == (9, 7)
+    assert full_field.separable == 0 and full_field.kernel_sizes == (1, 1)  # a 1x1 layer is a temporal filter
     assert preset_config("auto", n_cells=2, input_size=(50, 50), separable=0).separable == 0  # overridable
+    assert preset_config("sample", n_cells=2, input_size=(20, 20)).separable == 0  # the named presets: published
     assert isinstance(BNCNN(big).layer1.conv, SeparableConv2d)
 
 
