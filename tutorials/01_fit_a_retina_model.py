@@ -54,12 +54,13 @@ fig = rc.figures.plot_recording(rec)
 #
 # A full fit of the sample takes about five minutes on a laptop CPU. To keep this tutorial
 # quick we train for two epochs here, then load the model that the full fit produced
-# (``retinacodec fit retinacodec/data/sample.nwb --out retinacodec/data/sample_model.pt --seed 0``, shipped with the
-# sample). Set ``epochs=40`` to run the full fit yourself. ``max_minutes`` stops a fit after that
-# much wall time (the epoch it cuts is still validated, and the best model so far is kept):
+# (``retinacodec fit retinacodec/data/sample.nwb --preset sample --out
+# retinacodec/data/sample_model.pt --seed 0``, shipped with the sample). Set ``epochs=40``
+# to run the full fit yourself. ``max_minutes`` stops a fit after that much wall time (the
+# epoch it cuts is still validated, and the best model so far is kept):
 # the test suite runs this tutorial with one epoch cut at 15 seconds.
 #
-# The defaults are the published recipe. ``ema_decay=0.99`` (our option, not in the papers)
+# The training defaults are the published recipe. ``ema_decay=0.99`` (our option, not in the papers)
 # validates, keeps and returns a moving average of the weights over about the last 100
 # steps instead of the raw weights: on this sample it reached r = 0.947 with the true rate in
 # 5 epochs (153 s), where the published recipe reached 0.898 in 10 (305 s; measured with

@@ -314,7 +314,8 @@ def _check_resumable(saved: dict, config: BNCNNConfig, recording: xr.Dataset, pa
     meta = saved.get("metadata", {})
     cells = [int(c) for c in recording["cell"].values]
     same_recording = meta.get("session_id", recording.attrs.get("session_id")) == recording.attrs.get("session_id")
-    if saved.get("config") != config.to_dict() or meta.get("cell_ids", cells) != cells or not same_recording:
+    saved_config = BNCNNConfig(**saved["config"]).to_dict() if isinstance(saved.get("config"), dict) else None
+    if saved_config != config.to_dict() or meta.get("cell_ids", cells) != cells or not same_recording:
         raise ValueError(
             f"cannot resume from {path}: it holds a fit of another architecture or recording "
             f"(session {meta.get('session_id', '?')!r}, {len(meta.get('cell_ids', []))} cells, "
