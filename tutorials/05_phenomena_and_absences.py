@@ -80,7 +80,7 @@ torch.manual_seed(0)
 circuit = RetinaCircuit.phenomena(n_cells_per_type=1, size=(12, 12), seed=0)
 if QUICK:
     recording = {"train_seconds": 120.0, "test_seconds": 2.0, "n_repeats": 1}
-    epochs = 4
+    epochs = 8
 else:
     recording = {"train_seconds": 600.0, "test_seconds": 10.0, "n_repeats": 3}
     epochs = 20
@@ -129,7 +129,7 @@ for source in ("simulator", "model"):
 # Both have an OSR whose latency after the omitted flash changes by less than a frame per
 # frame of period (a response to the last flash would give −1): it is timed to the flash that
 # did not come. The model's latencies scatter more than the simulator's, most in the quick
-# version (2 minutes of recording, 4 epochs); the full version fits 10 minutes for 20 epochs.
+# version (2 minutes of recording, 8 epochs); the full version fits 10 minutes for 20 epochs.
 
 # %% [markdown]
 # 2. The response is driven by the missing flash
