@@ -134,6 +134,14 @@ def test_checkpoint_round_trip_and_resume(tmp_path):
                   progress=False, patience=100)
     assert len(resumed.metadata["fit_log"]) == 4
     torch.testing.assert_close(resumed(x), full(x))
+    # a checkpoint written before BNCNNConfig had its `separable` field still loads and resumes
+    saved = torch.load(part, weights_only=False)
+    del saved["config"]["separable"]
+    torch.save(saved, part)
+    assert load_model(part).config.separable == 0
+    again = fit(rec, config=small_config(rec), epochs=5, batch_size=64, seed=1, checkpoint=part, resume=True,
+                progress=False, patience=100)
+    assert len(again.metadata["fit_log"]) == 5
 
 
 def test_weight_average_is_validated_returned_and_resumed(tmp_path):
