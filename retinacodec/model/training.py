@@ -63,8 +63,11 @@ class FitOptions:
     lr_factor : float
         Learning-rate multiplier on a plateau.
     max_minutes : float or None
-        Stop after this much wall time, checked after every batch (a cut epoch is still
-        validated; the best model so far is kept).
+        The wall-time budget of the whole call, from reading the recording to returning the
+        model. Training stops early enough, checked after every batch, that the cut epoch's
+        validation and checkpoint (timed on the previous epoch) still end within it; the best
+        model so far is kept. The first epoch has no such timing and may overrun by its
+        validation.
     ema_decay : float or None
         Not in the published fits (None, the default, trains and returns the raw weights as
         they do). A number in (0, 1) keeps an exponential moving average of the weights and
@@ -397,6 +400,7 @@ def fit(
     >>> model.config.n_cells, len(model.metadata["fit_log"])
     (9, 1)
     """
+    called = time.monotonic()
     validate_recording(recording)
     options = options or FitOptions()
     for key, value in option_overrides.items():
@@ -473,7 +477,8 @@ def fit(
         "options": dict(vars(options)),
     }
     start = time.monotonic()
-    deadline = None if options.max_minutes is None else start + 60 * options.max_minutes
+    deadline = None if options.max_minutes is None else called + 60 * options.max_minutes
+    after_training = 0.0  # seconds of the last epoch's validation and checkpoint, kept free before the deadline
     bar = tqdm(total=options.epochs, initial=state["epoch"], desc="fit", unit="epoch",
                disable=(progress is not True or rank > 0) if progress is not None else (None if rank == 0 else True))
     while state["epoch"] < options.epochs and state["bad_epochs"] < options.patience:
@@ -482,7 +487,9 @@ def fit(
         timings: dict[str, float] = {}
         report = _within_epoch_log(state["epoch"] + 1, options.epochs) if progress == "log" and rank == 0 else None
         mean_loss = train_epoch(net, data, rng.permutation(train_t), optimizer, options.batch_size,
-                                options.l1_output, device, deadline, rank, world_size, timings, report)
+                                options.l1_output, device, None if deadline is None else deadline - after_training,
+                                rank, world_size, timings, report)
+        trained = time.monotonic()
         mean_loss = all_mean(mean_loss, device) if group is not None else mean_loss
         clock = _Stopwatch(device, timings)
         score = _validation_score(validated, data, val_t, device)
@@ -524,7 +531,9 @@ def fit(
                 train_state["average"] = average.state_dict()
             save_checkpoint(checkpoint, best, data.normalization,
                             metadata={**metadata, "fit_log": state["log"]}, train_state=train_state)
-        if deadline is not None and time.monotonic() > deadline:
+        after_training = time.monotonic() - trained
+        spent = deadline is not None and time.monotonic() + after_training > deadline
+        if any_true(spent, device) if group is not None else spent:  # every process stops at the same epoch
             break
     bar.close()
     if average is not None and rank == 0 and int(average.n_averaged) < 1.0 / (1.0 - options.ema_decay):

@@ -106,6 +106,30 @@ def test_log_says_where_the_time_goes_and_reports_within_an_epoch(monkeypatch, c
     assert set(timings) == {"data", "forward", "backward", "validation"} and min(timings.values()) > 0
 
 
+def test_time_budget_leaves_room_for_the_last_validation(monkeypatch):
+    """``max_minutes`` bounds the whole call: training stops early enough for the cut epoch's validation."""
+    import retinacodec.model.training as training
+
+    rec, _ = ln_recording(n_train=1500)
+    now = [0.0]
+
+    def tick() -> float:  # every clock reading is 1 s later
+        now[0] += 1.0
+        return now[0]
+
+    def slow_validation(*args):  # and a validation takes 30 s
+        now[0] += 30.0
+        return score(*args)
+
+    score = training._validation_score
+    monkeypatch.setattr(training.time, "monotonic", tick)
+    monkeypatch.setattr(training, "_validation_score", slow_validation)
+    model = fit(rec, config=small_config(rec), epochs=50, batch_size=32, max_minutes=2, patience=100, progress=False)
+    log = model.metadata["fit_log"]
+    assert len(log) == 2 and log[1]["seconds"] > log[0]["seconds"]  # the second epoch was cut short, not skipped
+    assert now[0] <= 120 + 5, now[0]  # before: it trained to the deadline, then validated for 30 s more
+
+
 def test_separable_preset_fits_and_collapses():
     rec, _ = ln_recording(n_train=800)
     config = replace(small_config(rec), separable=1)
