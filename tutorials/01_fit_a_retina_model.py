@@ -47,38 +47,33 @@ fig = rc.figures.plot_recording(rec)
 # Fit
 # ---
 #
-# ``preset="sample"`` is the published architecture with kernels scaled to the 20×20-pixel
-# sample (9×9 and 7×7 instead of 15×15 and 11×11). Training holds out contiguous chunks of
-# the training block for validation, reduces the learning rate on plateaus and stops early.
-# Pass ``checkpoint="model.pt"`` to save every epoch (and ``resume=True`` to continue).
-#
-# A full fit of the sample takes about five minutes on a laptop CPU. To keep this tutorial
-# quick we train for two epochs here, then load the model that the full fit produced
-# (``retinacodec fit retinacodec/data/sample.nwb --preset sample --out
-# retinacodec/data/sample_model.pt --seed 0``, shipped with the sample). Set ``epochs=40``
-# to run the full fit yourself. ``max_minutes`` stops a fit after that much wall time (the
-# epoch it cuts is still validated, and the best model so far is kept):
-# the test suite runs this tutorial with one epoch cut at 15 seconds.
-#
-# The training defaults are the published recipe. ``ema_decay=0.99`` (our option, not in the papers)
-# validates, keeps and returns a moving average of the weights over about the last 100
-# steps instead of the raw weights: on this sample it reached r = 0.947 with the true rate in
-# 5 epochs (153 s), where the published recipe reached 0.898 in 10 (305 s; measured with
-# ``benchmarks/bench_fit_vs_openretina.py``, see benchmarks/README.md).
-#
 # ``fit``'s default, ``preset="auto"``, chooses the kernel sizes from the stimulus size (this
-# sample: the ``sample`` sizes; 40×40 pixels or more: the published 15 and 11) and makes the
+# sample: 9×9 and 7×7; 40×40 pixels or more: the published 15×15 and 11×11) and makes the
 # first layer **space–time separable**: each channel one temporal filter times one spatial
 # filter. It learns faster: within a 2-minute budget on this sample it reached r = 0.942 with
 # the true rate against 0.850 for the published layer, and on a 30-minute 50×50 white-noise
 # simulation 0.851 within 20 minutes, where one epoch of the published layer takes 21.
-# ``model.collapse()`` turns it into the published convolution. Here we fit the published
-# architecture, as the shipped model was.
+# ``model.collapse()`` turns it into the published convolution; ``preset="sample"`` (or
+# ``"default"``) fits the published layer itself. Training holds out contiguous chunks of the
+# training block for validation, reduces the learning rate on plateaus and stops early. Pass
+# ``checkpoint="model.pt"`` to save every epoch (and ``resume=True`` to continue).
+#
+# The training defaults are the published recipe. ``ema_decay=0.99`` (our option, not in the
+# papers) validates, keeps and returns a moving average of the weights over about the last 100
+# steps instead of the raw weights: with the separable layer it reached r = 0.974 with the true
+# rate within 2 minutes (benchmarks/README.md).
+#
+# A full fit of the sample takes a few minutes on a laptop CPU. To keep this tutorial quick we
+# train for two epochs here, then load the model that the full fit produced (``retinacodec fit
+# retinacodec/data/sample.nwb --out retinacodec/data/sample_model.pt --seed 0 --ema-decay 0.99
+# --epochs 15``, shipped with the sample). ``max_minutes`` bounds a fit's wall time (the epoch it
+# cuts is still validated, and the best model so far is kept): the test suite runs this
+# tutorial with one epoch cut at 15 seconds.
 
 # %%
 QUICK = os.environ.get("RETINACODEC_QUICK") == "1"  # the test suite runs a shorter version
 n_epochs = 1 if QUICK else 2
-quick = rc.fit(rec, preset="sample", seed=0, epochs=n_epochs, max_minutes=0.25 if QUICK else None)
+quick = rc.fit(rec, seed=0, epochs=n_epochs, ema_decay=0.99, max_minutes=0.25 if QUICK else None)
 log = quick.metadata["fit_log"]
 print([(e["epoch"], round(e["val_r"], 3)) for e in log])
 

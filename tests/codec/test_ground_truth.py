@@ -79,16 +79,16 @@ def test_default_keeps_modes_that_add_up_with_varying_sets(cell_modes):
 
 
 def test_modes_recover_on_and_off_pathways(sample, cell_modes):
-    """Every ON-OFF cell: one layer-1 mode tracks its true ON drive, another its OFF drive (r >= 0.7 on the sample).
+    """Every ON-OFF cell: one layer-1 mode tracks its true ON drive, another its OFF drive (r >= 0.85, issue 20).
 
-    The sample model's cell 7 bounds this: no single layer-1 feature follows its true OFF drive better than r 0.78
-    (benchmarks/README.md); fresh simulations reach 0.82-0.85, and a mode matched to the wrong cell or pathway
-    gives r below 0.5."""
+    The shipped model reaches 0.87-0.90 (worst over cells and pathways) for SAE seeds 0-4 (benchmarks/README.md); a
+    mode matched to the wrong cell or pathway gives r below 0.5, and the published-layer model fitted without the
+    weight average, shipped before, reached only 0.76."""
     _, _, truth = sample
     modes = _layer1(cell_modes)
     match = analyses.match_pathways(modes["loadings"], _drives(truth, modes["frame"].values))
     best = match.sel(cell=_on_off_cells(truth))
-    assert (best["best_r"] >= 0.7).all(), best["best_r"].values
+    assert (best["best_r"] >= 0.85).all(), best["best_r"].values
     assert (best["best_mode"].sel(pathway="on") != best["best_mode"].sel(pathway="off")).all()
 
 
