@@ -403,7 +403,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     epochs, budget = (1, QUICK_DEMO_MINUTES) if args.quick else (args.epochs, None)
     # as the shipped sample model: fit's default architecture with the weight average (too few steps under --quick)
     ema = None if args.quick else 0.99
-    print(f"\n== fitting the 3-layer CNN (fit's default: a space-time separable layer 1"
+    print("\n== fitting the 3-layer CNN (fit's default: a space-time separable layer 1"
           + (", with the weight average" if ema else "") + f"; up to {epochs} epochs"
           + (f", {budget * 60:.0f} s: --quick)" if budget else ")"))
     model = fit(rec, seed=args.seed, device=args.device, checkpoint=out / "model.pt", epochs=epochs,

@@ -65,7 +65,7 @@ class FitOptions:
     max_minutes : float or None
         The wall-time budget of the whole call, from reading the recording to returning the
         model. Training stops early enough, checked after every batch, that the cut epoch's
-        validation and checkpoint (timed on the previous epoch) still end within it; the best
+        validation and checkpoint (as long as the slowest before it) still end within it; the best
         model so far is kept. The first epoch has no such timing and may overrun by its
         validation.
     ema_decay : float or None
@@ -478,7 +478,7 @@ def fit(
     }
     start = time.monotonic()
     deadline = None if options.max_minutes is None else called + 60 * options.max_minutes
-    after_training = 0.0  # seconds of the last epoch's validation and checkpoint, kept free before the deadline
+    after_training = 0.0  # seconds of an epoch's validation and checkpoint, kept free before the deadline
     bar = tqdm(total=options.epochs, initial=state["epoch"], desc="fit", unit="epoch",
                disable=(progress is not True or rank > 0) if progress is not None else (None if rank == 0 else True))
     while state["epoch"] < options.epochs and state["bad_epochs"] < options.patience:
@@ -531,7 +531,7 @@ def fit(
                 train_state["average"] = average.state_dict()
             save_checkpoint(checkpoint, best, data.normalization,
                             metadata={**metadata, "fit_log": state["log"]}, train_state=train_state)
-        after_training = time.monotonic() - trained
+        after_training = max(after_training, time.monotonic() - trained)  # the slowest so far: a margin
         spent = deadline is not None and time.monotonic() + after_training > deadline
         if any_true(spent, device) if group is not None else spent:  # every process stops at the same epoch
             break
