@@ -52,7 +52,7 @@ px = float(rec.attrs["pixel_size_um"])
 # %%
 data_sta = sta(rec, model.config.history)
 frames = WindowedData(rec, model.config.history, model.normalization).targets("test", repeat=0)
-frames = frames[::8] if QUICK else frames[::2]
+frames = frames[::4] if QUICK else frames[::2]
 irf = instantaneous_rf(model, rec, frames)
 parts = {"STA": rank1(data_sta["sta"]), "mean IRF": rank1(irf["irf"].mean("frame"))}
 ellipses = {name: xr.merge([fit_ellipse(p["spatial"], px), polarity_and_latency(p["spatial"], p["temporal"])])
