@@ -259,14 +259,26 @@ def _describe_architecture(config, frame_rate_hz: float, chosen: bool) -> str:  
             "(change with --kernels, --channels, --history)")
 
 
+def _ema_decay(text: str) -> float | str | None:
+    """--ema-decay's value: a number, ``none`` or ``auto``."""
+    if text.lower() in ("none", "auto"):
+        return None if text.lower() == "none" else "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number such as 0.99, none or auto; got {text!r}") from None
+
+
 def cmd_fit(args: argparse.Namespace) -> int:
+    from retinacodec.model.bncnn import PUBLISHED_PRESETS
     from retinacodec.model.training import fit
 
     if args.epochs < 1:
         raise ValueError(f"--epochs must be >= 1; got {args.epochs}.")
-    if args.ema_decay is not None and not 0.0 < args.ema_decay < 1.0:
-        raise ValueError(f"--ema-decay must lie between 0 and 1 (e.g. 0.99); got {args.ema_decay}. "
-                         "Leave it out for the published fit.")
+    if isinstance(args.ema_decay, float) and not 0.0 < args.ema_decay < 1.0:
+        raise ValueError(f"--ema-decay must lie between 0 and 1 (e.g. 0.99), none or auto; got {args.ema_decay}.")
+    published = args.preset in PUBLISHED_PRESETS  # trained as the papers do, unless --ema-decay says otherwise
+    ema_decay = None if args.ema_decay == "auto" and published else args.ema_decay
     rec = _read(args.recording, args.stimulus)
     config = _architecture(args, rec)
     main_process = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 alone speaks
@@ -275,7 +287,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
                                      args.preset == "auto" and not args.kernels), flush=True)
     fit(rec, config=config, seed=args.seed, device=args.device, checkpoint=args.out,
         resume=args.resume, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        max_minutes=args.max_minutes, ema_decay=args.ema_decay, progress=None if sys.stderr.isatty() else "log",
+        max_minutes=args.max_minutes, ema_decay=ema_decay, progress=None if sys.stderr.isatty() else "log",
         distributed=int(os.environ.get("WORLD_SIZE", "1")) > 1)
     if main_process:
         print(f"wrote {args.out}")
@@ -401,10 +413,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _print_summary(summarize(rec, stimulus_names(nwb), labelling))
     print(f"wrote {save_figure(plot_recording(rec), out / 'sample_summary.png')}")
     epochs, budget = (1, QUICK_DEMO_MINUTES) if args.quick else (args.epochs, None)
-    # as the shipped sample model: fit's default architecture with the weight average (too few steps under --quick)
-    ema = None if args.quick else 0.99
-    print("\n== fitting the 3-layer CNN (fit's default: a space-time separable layer 1"
-          + (", with the weight average" if ema else "") + f"; up to {epochs} epochs"
+    # fit's defaults, as the shipped sample model (--quick: no weight average, too few steps for one)
+    ema = None if args.quick else "auto"
+    print("\n== fitting the 3-layer CNN (fit's defaults: a space-time separable layer 1"
+          + (", the weight average" if ema else "") + f"; up to {epochs} epochs"
           + (f", {budget * 60:.0f} s: --quick)" if budget else ")"))
     model = fit(rec, seed=args.seed, device=args.device, checkpoint=out / "model.pt", epochs=epochs,
                 max_minutes=budget, ema_decay=ema, progress=None if sys.stderr.isatty() else "log")
@@ -1065,9 +1077,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=int, default=512, help="stimulus windows per gradient step")
     s.add_argument("--lr", type=float, default=5e-3, help="Adam learning rate")
     s.add_argument("--max-minutes", type=float, default=None, help="stop after this much time")
-    s.add_argument("--ema-decay", type=float, default=None, metavar="D",
+    s.add_argument("--ema-decay", type=_ema_decay, default="auto", metavar="D",
                    help="keep, validate and return a moving average of the weights with this decay per step "
-                        "(e.g. 0.99; not in the published fits, which use the raw weights: the default)")
+                        "(e.g. 0.99), or none for the raw weights as the published fits do; auto (default): "
+                        "0.99, except none for the published presets and for fits of fewer than 500 steps")
     s.add_argument("--resume", action="store_true", help="continue an interrupted fit from --out")
     s.add_argument("--seed", type=int, default=0, help="seeds initialisation, batches and the validation split")
     _model_recording_args(s, model=False)

@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 from torch import nn
 
-__all__ = ["BNCNNConfig", "BNCNN", "GaussianNoise", "SeparableConv2d", "StackedConv2d", "PRESETS", "auto_kernel_sizes",
-           "preset_config"]
+__all__ = ["BNCNNConfig", "BNCNN", "GaussianNoise", "SeparableConv2d", "StackedConv2d", "PRESETS", "PUBLISHED_PRESETS",
+           "auto_kernel_sizes", "preset_config"]
 
 
 class GaussianNoise(nn.Module):
@@ -408,6 +408,10 @@ PRESETS: dict[str, dict] = {
     # The published kernels with a space-time separable (rank-1) layer 1: fast on large frames.
     "separable": {"channels": (8, 8), "kernel_sizes": (15, 11), "separable": 1},
 }
+
+
+#: The presets that are published architectures: ``fit`` trains them as the papers do (no weight average).
+PUBLISHED_PRESETS: tuple[str, ...] = ("default", "sample", "stacked")
 
 
 def _odd_at_most(x: float) -> int:

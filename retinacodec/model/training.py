@@ -9,6 +9,7 @@ Each improvement is checkpointed atomically and training resumes from the checkp
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import sys
@@ -26,7 +27,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from retinacodec.device import resolve_device
-from retinacodec.model.bncnn import BNCNN, BNCNNConfig, SeparableConv2d, preset_config
+from retinacodec.model.bncnn import BNCNN, PUBLISHED_PRESETS, BNCNNConfig, SeparableConv2d, preset_config
 from retinacodec.model.checkpoint import read_checkpoint, save_checkpoint
 from retinacodec.model.metrics import pearson_per_cell
 from retinacodec.model.windows import WindowedData, split_blocks
@@ -68,14 +69,29 @@ class FitOptions:
         validation and checkpoint (as long as the slowest before it) still end within it; the best
         model so far is kept. The first epoch has no such timing and may overrun by its
         validation.
-    ema_decay : float or None
-        Not in the published fits (None, the default, trains and returns the raw weights as
-        they do). A number in (0, 1) keeps an exponential moving average of the weights and
-        BatchNorm statistics, updated after every step with this decay (0.99 averages over
-        about the last 100 steps); validation, early stopping, the checkpoint and the returned
-        model then use the average. On the sample it reaches a higher r with the true rate in
-        fewer epochs (benchmarks/README.md); a fit of fewer steps than ``1 / (1 - ema_decay)``
-        warns, as its average still carries the initial weights.
+    ema_decay : float, None or "auto"
+        A number in (0, 1) keeps an exponential moving average of the weights and BatchNorm
+        statistics, updated after every step with this decay (0.99 averages over about the
+        last 100 steps); validation, early stopping, the checkpoint and the returned model then
+        use the average. None trains and returns the raw weights, as the published fits do.
+        ``"auto"`` (the default) is 0.99 except for the published presets by name
+        (``fit(rec, preset="default")``, ``"sample"``, ``"stacked"``: None, the published
+        recipe), for fits of fewer than 500 steps (``epochs`` times the training batches: in an
+        average over fewer, the first steps' weights keep a share above 0.99^500 < 1 %), and
+        when resuming a checkpoint that kept no average. Why 0.99 is the default: median r
+        with the true rate of ``fit(rec, seed=s, max_minutes=M)``, idle machine, 2 threads
+        (benchmarks/README.md; the 50×50 recordings are issue 23's 30-min simulations):
+
+        =========================================  ==============  ==============
+        recording, budget                          ema_decay None  0.99
+        =========================================  ==============  ==============
+        sample (20×20), 2 min, seed 0              0.922           0.973
+        sample (20×20), 2 min, seed 1              0.961           0.974
+        50×50 white noise, 20 min, seed 0          0.851           0.956
+        50×50 natural movie, 20 min, seed 0        0.874           0.957
+        =========================================  ==============  ==============
+
+        A fit of fewer steps than ``1 / (1 - ema_decay)`` warns.
     """
 
     epochs: int = 40
@@ -89,7 +105,7 @@ class FitOptions:
     lr_patience: int = 1
     lr_factor: float = 0.3
     max_minutes: float | None = None
-    ema_decay: float | None = None
+    ema_decay: float | str | None = "auto"
 
 
 def seed_everything(seed: int) -> np.random.Generator:
@@ -312,6 +328,24 @@ def _weight_average(model: BNCNN, optimizer: torch.optim.Optimizer,
     return average
 
 
+AUTO_EMA_MIN_STEPS = 500
+"""The fewest optimiser steps a fit can take for ``ema_decay="auto"`` to keep a weight average."""
+
+
+def _resolve_ema(decay: float | str | None, preset: str, config_given: bool, n_steps: int,
+                 resumed: dict | None) -> float | None:
+    """The weight-average decay a fit uses: ``decay`` itself unless it is ``"auto"`` (see :class:`FitOptions`).
+
+    ``n_steps`` is the most optimiser steps the fit can take; ``resumed`` the train state of a
+    checkpoint being resumed (None for a new fit).
+    """
+    if decay != "auto":
+        return decay
+    published = preset in PUBLISHED_PRESETS and not config_given
+    without_average = resumed is not None and "average" not in resumed
+    return None if published or without_average or n_steps < AUTO_EMA_MIN_STEPS else 0.99
+
+
 def _check_resumable(saved: dict, config: BNCNNConfig, recording: xr.Dataset, path: str | os.PathLike) -> None:
     """Raise a ValueError when a checkpoint is not an unfinished fit of this architecture on this recording."""
     meta = saved.get("metadata", {})
@@ -339,6 +373,7 @@ def fit(
     resume: bool = False,
     progress: bool | str | None = None,
     distributed: bool = False,
+    on_epoch: Callable[[BNCNN, dict], None] | None = None,
     **option_overrides,
 ) -> BNCNN:
     """Fit a BNCNN to a recording's training block.
@@ -377,6 +412,12 @@ def fit(
         equals a one-process fit up to float rounding (the Gaussian noise aside: each process
         draws its own). Every process validates on all held-out frames; rank 0 alone writes
         the checkpoint; every process returns the same model.
+    on_epoch : callable, optional
+        Called by rank 0 after each epoch's validation as ``on_epoch(model, entry)``: ``model``
+        the weights just validated (the weight average with ``ema_decay``; in training mode;
+        do not modify them) and ``entry`` that epoch's fit-log entry (epoch, loss, val_r, lr,
+        seconds, timings) with ``improved`` (True when these weights become the kept model).
+        For tracking a metric of your own during a fit; its time counts against ``max_minutes``.
 
     Returns
     -------
@@ -402,21 +443,23 @@ def fit(
     """
     called = time.monotonic()
     validate_recording(recording)
-    options = options or FitOptions()
+    options = dataclasses.replace(options or FitOptions())  # a copy: the caller's options stay as given
     for key, value in option_overrides.items():
         if not hasattr(options, key):
             raise TypeError(f"fit() got an unknown option {key!r}.")
         setattr(options, key, value)
     if options.epochs < 1:
         raise ValueError(f"epochs must be >= 1; got {options.epochs}.")
-    if options.ema_decay is not None and not 0.0 < options.ema_decay < 1.0:
-        raise ValueError(f"ema_decay must lie between 0 and 1 (e.g. 0.99), or be None; got {options.ema_decay}.")
+    decay = options.ema_decay
+    if decay not in ("auto", None) and not (isinstance(decay, (int, float)) and 0.0 < decay < 1.0):
+        raise ValueError(f"ema_decay must lie between 0 and 1 (e.g. 0.99), be None or 'auto'; got {decay!r}.")
     device = resolve_device(device)
     group = process_group(device) if distributed else None
     if group is not None:
         device = group.device
     rank, world_size = (group.rank, group.world_size) if group is not None else (0, 1)
     rng = seed_everything(seed)
+    config_given = config is not None
     if config is None:
         config = preset_config(preset, n_cells=recording.sizes["cell"],
                                input_size=(recording.sizes["y"], recording.sizes["x"]))
@@ -434,6 +477,12 @@ def fit(
             "a fit needs a longer training block."
         )
     train_t, val_t = split_blocks(targets, options.validation_fraction, options.n_chunks, config.history, seed)
+    saved = read_checkpoint(checkpoint) if resume and checkpoint is not None and Path(checkpoint).exists() else None
+    if saved is not None:
+        _check_resumable(saved, config, recording, checkpoint)
+    options.ema_decay = _resolve_ema(options.ema_decay, preset, config_given,
+                                     options.epochs * math.ceil(train_t.size / options.batch_size),
+                                     None if saved is None else saved.get("train_state") or {})
 
     model = BNCNN(config).to(device)
     optimizer = torch.optim.Adam(_weight_decay_groups(model, options.weight_decay), lr=options.lr)
@@ -443,9 +492,7 @@ def fit(
         optimizer, mode="max", factor=options.lr_factor, patience=options.lr_patience
     )
     state = {"epoch": 0, "best_score": -math.inf, "bad_epochs": 0, "log": [], "best_state": None}
-    if resume and checkpoint is not None and Path(checkpoint).exists():
-        saved = read_checkpoint(checkpoint)
-        _check_resumable(saved, config, recording, checkpoint)
+    if saved is not None:
         ts = saved.get("train_state")
         if ts is not None:
             model.load_state_dict(ts["model"])
@@ -506,6 +553,10 @@ def fit(
         state["log"].append({"epoch": state["epoch"], "loss": mean_loss, "val_r": score,
                              "lr": optimizer.param_groups[0]["lr"], "seconds": elapsed,
                              "timings": {k: round(v, 3) for k, v in timings.items()}})
+        if on_epoch is not None and rank == 0:
+            mode = validated.training
+            on_epoch(validated, {**state["log"][-1], "improved": improved})
+            validated.train(mode)
         bar.set_postfix(loss=f"{mean_loss:.4f}", val_r=f"{score:.3f}", best=f"{state['best_score']:.3f}")
         bar.update(1)
         if progress == "log" and rank == 0:

@@ -7,12 +7,13 @@ import pytest
 import torch
 import xarray as xr
 
-from retinacodec.model.bncnn import BNCNNConfig
+from retinacodec.model.bncnn import BNCNNConfig, preset_config
 from retinacodec.model.checkpoint import CheckpointError, load_model, read_checkpoint, save_checkpoint
 from retinacodec.model.evaluation import evaluate, predict
-from retinacodec.model.training import fit
+from retinacodec.model.training import AUTO_EMA_MIN_STEPS, fit
 from retinacodec.recording import make_recording
 from retinacodec.rf import rf_centres
+from retinacodec.sim import simulate_retina
 
 HISTORY = 10
 CONFIG = dict(history=HISTORY, channels=(4, 4), kernel_sizes=(5, 3))
@@ -196,6 +197,44 @@ def test_weight_average_is_validated_returned_and_resumed(tmp_path):
     fit(rec, epochs=1, checkpoint=plain, **{**opts, "ema_decay": None})
     with pytest.raises(ValueError, match="kept no weight average"):
         fit(rec, epochs=2, checkpoint=plain, resume=True, **opts)
+
+
+def test_weight_average_by_default_except_for_the_published_recipe_short_fits_and_plain_resumes(tmp_path):
+    """``ema_decay="auto"`` is 0.99 for fits of at least 500 steps, None for fewer steps and when resuming a fit that
+    kept no average; the published presets by name train without it, exactly as an explicit ``ema_decay=None``."""
+    rec, _ = ln_recording(n_train=3000)  # about 2,650 training windows: ~166 steps of 16 per epoch
+    opts = dict(config=small_config(rec), batch_size=16, seed=1, progress=False, patience=100)
+    assert AUTO_EMA_MIN_STEPS == 500
+    assert fit(rec, epochs=4, **opts).metadata["options"]["ema_decay"] == 0.99  # ~660 steps
+    assert fit(rec, epochs=2, **opts).metadata["options"]["ema_decay"] is None  # ~330 steps
+    plain = tmp_path / "plain.pt"
+    fit(rec, epochs=1, checkpoint=plain, **{**opts, "ema_decay": None})
+    assert fit(rec, epochs=4, checkpoint=plain, resume=True, **opts).metadata["options"]["ema_decay"] is None
+    sim, _ = simulate_retina(seed=0, train_seconds=60, test_seconds=2, n_repeats=2)  # 20x20: 9 cells
+    steps = dict(epochs=3, batch_size=16, seed=0, progress=False)  # ~1,000 steps
+    by_name = fit(sim, preset="sample", **steps)
+    explicit = fit(sim, config=preset_config("sample", 9, (20, 20)), ema_decay=None, **steps)
+    assert by_name.metadata["options"]["ema_decay"] is None
+    for name, value in by_name.state_dict().items():
+        assert torch.equal(value, explicit.state_dict()[name]), name
+    assert fit(sim, **steps).metadata["options"]["ema_decay"] == 0.99  # preset "auto"
+
+
+def test_on_epoch_is_called_with_each_validated_model():
+    rec, _ = ln_recording(n_train=800)
+    seen = []
+
+    def on_epoch(model, entry):
+        seen.append((entry, model.training))
+        model.eval()  # the fit restores the mode it had
+
+    model = fit(rec, config=small_config(rec), epochs=3, batch_size=64, seed=1, progress=False, patience=100,
+                ema_decay=None, on_epoch=on_epoch)
+    log = model.metadata["fit_log"]
+    assert [entry["epoch"] for entry, _ in seen] == [1, 2, 3] and all(training for _, training in seen)
+    assert [entry["val_r"] for entry, _ in seen] == [e["val_r"] for e in log]
+    assert [entry["improved"] for entry, _ in seen] == [e["val_r"] > max([-np.inf] + [p["val_r"] for p in log[:i]])
+                                                        for i, e in enumerate(log)]
 
 
 def test_weight_average_predicts_the_true_rate_better_than_the_raw_weights():

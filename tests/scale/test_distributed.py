@@ -135,7 +135,7 @@ def test_distributed_fit_outside_torchrun_says_how_to_launch(recording, monkeypa
         fit(xr.load_dataset(recording), config=BNCNNConfig(**CONFIG), distributed=True, **FIT)
 
 
-QUALITY_EPOCHS = 4
+QUALITY_EPOCHS = 3
 
 
 def test_torchrun_fit_of_the_sample_is_as_good_as_a_one_process_fit(tmp_path):
