@@ -38,6 +38,8 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
+from retinacodec.coded_stimulus import CodedMovie, coded_movie, lazy_stimulus
+
 __all__ = [
     "make_recording",
     "validate_recording",
@@ -48,6 +50,17 @@ __all__ = [
 
 BLOCK_LABELS = ("train", "test", "other")
 REQUIRED_ATTRS = ("frame_rate_hz", "pixel_size_um", "source_file", "session_id", "stimulus_name")
+
+
+def _nonfinite_frames(stimulus: xr.DataArray, chunk_size: int = 4096) -> np.ndarray:
+    """Frames holding a NaN or infinite value, read a chunk of frames at a time (a coded movie has none)."""
+    if coded_movie(stimulus) is not None:
+        return np.zeros(0, dtype=np.int64)
+    bad = []
+    for start in range(0, stimulus.sizes["frame"], chunk_size):
+        block = stimulus.isel(frame=slice(start, start + chunk_size)).values
+        bad.append(start + np.flatnonzero(~np.isfinite(block).reshape(block.shape[0], -1).all(axis=1)))
+    return np.concatenate(bad) if bad else np.zeros(0, dtype=np.int64)
 
 
 def make_recording(
@@ -69,8 +82,9 @@ def make_recording(
 
     Parameters
     ----------
-    stimulus : ndarray, shape (n_frames, ny, nx)
-        The movie, converted to float32.
+    stimulus : ndarray or CodedMovie, shape (n_frames, ny, nx)
+        The movie, converted to float32; a :class:`~retinacodec.coded_stimulus.CodedMovie`
+        stays as its codes, decoded to float32 on access.
     spikes : ndarray, shape (n_frames, n_cells)
         Spike counts per frame (non-negative integers).
     time : ndarray, shape (n_frames,)
@@ -95,7 +109,8 @@ def make_recording(
     xarray.Dataset
         A Recording that passed :func:`validate_recording`.
     """
-    stimulus = np.asarray(stimulus, dtype=np.float32)
+    if not isinstance(stimulus, CodedMovie):
+        stimulus = np.asarray(stimulus, dtype=np.float32)
     spikes = np.asarray(spikes)
     time = np.asarray(time, dtype=np.float64)
     n_frames = stimulus.shape[0] if stimulus.ndim else 0
@@ -126,7 +141,8 @@ def make_recording(
     attrs.update(extra_attrs or {})
     rec = xr.Dataset(
         data_vars={
-            "stimulus": (("frame", "y", "x"), stimulus),
+            "stimulus": lazy_stimulus(stimulus) if isinstance(stimulus, CodedMovie) else (("frame", "y", "x"),
+                                                                                          stimulus),
             "spikes": (("frame", "cell"), spikes),
         },
         coords={
@@ -173,9 +189,8 @@ def validate_recording(rec: xr.Dataset) -> xr.Dataset:
         raise ValueError("the Recording has no frames.")
     if not np.issubdtype(rec["spikes"].dtype, np.integer):
         raise ValueError(f"'spikes' must hold integer counts; got {rec['spikes'].dtype}.")
-    stim = rec["stimulus"].values
-    if not np.all(np.isfinite(stim)):
-        bad = np.unique(np.nonzero(~np.isfinite(stim))[0])
+    bad = _nonfinite_frames(rec["stimulus"])
+    if bad.size:
         raise ValueError(
             f"the stimulus has NaN or infinite values in {bad.size} frame(s) (first: frame {bad[0]}); "
             "fill or drop those frames before use."

@@ -7,6 +7,7 @@ writes a Recording that :func:`read_nwb` reads back identically. :func:`read_tdr
 :func:`read_recording` reads any of them.
 """
 
+from retinacodec.coded_stimulus import CodedMovie
 from retinacodec.io.binning import bin_spikes
 from retinacodec.io.errors import RecordingError, RecordingFileNotFoundError, RecordingWarning
 from retinacodec.io.formats import read_recording, recording_format
@@ -16,6 +17,7 @@ from retinacodec.io.openretina import openretina_sessions, read_openretina
 from retinacodec.io.tdr import read_tdr
 
 __all__ = [
+    "CodedMovie",
     "RecordingError",
     "RecordingFileNotFoundError",
     "RecordingWarning",

@@ -40,6 +40,7 @@ from pynwb.base import Images
 from pynwb.epoch import TimeIntervals
 from pynwb.image import ImageSeries, IndexSeries
 
+from retinacodec.coded_stimulus import CodedMovie
 from retinacodec.io.binning import bin_units, frame_edges, long_intervals
 from retinacodec.io.blocks import Labelling, label_column, label_frames
 from retinacodec.io.errors import RecordingError, RecordingFileNotFoundError, RecordingWarning
@@ -52,7 +53,10 @@ __all__ = ["inspect_nwb", "read_nwb", "stimulus_names", "unit_columns"]
 
 #: The keyword options of :func:`read_nwb` (and :func:`inspect_nwb`).
 _OPTIONS = ("stimulus", "intervals", "test_block", "block_column", "repeat_column", "pixel_size_um", "stimulus_axes",
-            "crop", "downsample", "bin_ms")
+            "crop", "downsample", "bin_ms", "compact")
+
+#: Above this many bytes of float32 frames, ``read_nwb(compact=None)`` keeps an integer-coded movie as its codes.
+COMPACT_BYTES = 2**30
 
 
 @dataclass
@@ -60,7 +64,7 @@ class _Stimulus:
     """A stimulus series loaded into memory."""
 
     name: str
-    movie: np.ndarray  # (n_frames, ny, nx) float32
+    movie: np.ndarray | CodedMovie  # (n_frames, ny, nx) float32, or its integer codes
     times: np.ndarray  # (n_frames,) seconds
     rate: float | None
     field_of_view: np.ndarray | None  # metres, (width, height[, depth])
@@ -80,6 +84,7 @@ def read_nwb(
     crop: tuple[int, int, int, int] | None = None,
     downsample: int | None = None,
     bin_ms: float | None = None,
+    compact: bool | None = None,
 ) -> xr.Dataset:
     """Read a retinal recording from an NWB file.
 
@@ -116,6 +121,14 @@ def read_nwb(
         its onset and belongs to that frame's block and repeat; spikes are counted per bin.
         By default one bin per stimulus frame. The options used are recorded in the
         ``preprocessing`` attribute (JSON).
+    compact : bool, optional
+        Keep a movie stored as integer codes (8-bit frames, as :func:`write_nwb` and most
+        labs store them) as those codes in memory, a quarter of float32, decoding frames to
+        float32 whenever they are read (:mod:`retinacodec.coded_stimulus`); ``fit`` and
+        ``predict`` then decode one batch at a time. None (default): when the float32 movie
+        would exceed ``COMPACT_BYTES`` (1 GiB; a 1-hour 50×50 movie at 100 Hz is 3.6 GB of
+        float32, 0.9 GB of codes). Ignored with ``crop``, ``downsample`` or ``bin_ms``, and for
+        movies stored as floats.
 
     Returns
     -------
@@ -153,7 +166,7 @@ def read_nwb(
     return _read_nwb(Path(path), dict(stimulus=stimulus, intervals=intervals, test_block=test_block,
                                       block_column=block_column, repeat_column=repeat_column,
                                       pixel_size_um=pixel_size_um, stimulus_axes=stimulus_axes, crop=crop,
-                                      downsample=downsample, bin_ms=bin_ms))[0]
+                                      downsample=downsample, bin_ms=bin_ms, compact=compact))[0]
 
 
 def inspect_nwb(path: str | os.PathLike, **options: Any) -> tuple[xr.Dataset, Labelling | None]:
@@ -189,7 +202,8 @@ def _read_nwb(path: Path, options: dict[str, Any]) -> tuple[xr.Dataset, Labellin
     block_column, test_block = options.get("block_column"), options.get("test_block")
     io, nwbfile = _open(path)
     with io:
-        stim = _load_stimulus(_choose_series(nwbfile, options.get("stimulus")), axes)
+        stim = _load_stimulus(_choose_series(nwbfile, options.get("stimulus")), axes,
+                              False if prep else options.get("compact"))
         ids, spike_times, obs, cell_coords = load_units(nwbfile)
         tables = _interval_tables(nwbfile)
         table = _choose_table(tables, options.get("intervals"), block_column)
@@ -314,9 +328,16 @@ def _choose_series(nwbfile: NWBFile, name: str | None) -> ImageSeries | IndexSer
     return next(iter(series.values()))
 
 
-def _load_stimulus(series: ImageSeries | IndexSeries, axes: str) -> _Stimulus:
-    """Frames (n_frames, ny, nx) float32, onsets and timing hints of a series."""
-    if isinstance(series, IndexSeries):
+def _load_stimulus(series: ImageSeries | IndexSeries, axes: str, compact: bool | None = False) -> _Stimulus:
+    """Frames (n_frames, ny, nx) float32 (or their codes, see ``read_nwb``'s ``compact``), onsets and timing hints."""
+    data = getattr(series, "data", None)
+    coded = (isinstance(series, ImageSeries) and data is not None and np.ndim(data) == 3
+             and np.issubdtype(data.dtype, np.integer))
+    if coded and (compact or (compact is None and np.size(data) * 4 > COMPACT_BYTES)):
+        codes = np.asarray(data[:])
+        movie = CodedMovie(codes.transpose(0, 2, 1) if axes == "xy" else codes, series.conversion,
+                           series.offset or 0.0)
+    elif isinstance(series, IndexSeries):
         index = np.asarray(series.data[:], dtype=np.int64)
         movie = _indexed_frames(series, index)
     else:
@@ -328,13 +349,8 @@ def _load_stimulus(series: ImageSeries | IndexSeries, axes: str) -> _Stimulus:
         movie = np.asarray(series.data[:])
         if series.conversion != 1.0 or (series.offset or 0.0) != 0.0:
             movie = movie * series.conversion + (series.offset or 0.0)
-    movie = _to_frames(movie, series.name, axes)
-    if not np.all(np.isfinite(movie)):
-        bad = np.unique(np.nonzero(~np.isfinite(movie))[0])
-        raise RecordingError(
-            f"stimulus series {series.name!r} has NaN or infinite values in {bad.size} frame(s) "
-            f"(first: frame {bad[0]}); fill or drop those frames in the file."
-        )
+    if not isinstance(movie, CodedMovie):
+        movie = _checked_frames(_to_frames(movie, series.name, axes), series.name)
     fov = getattr(series, "field_of_view", None)
     return _Stimulus(
         name=series.name,
@@ -344,6 +360,17 @@ def _load_stimulus(series: ImageSeries | IndexSeries, axes: str) -> _Stimulus:
         field_of_view=None if fov is None else np.asarray(fov[:], dtype=float),
         comments=str(series.comments or ""),
     )
+
+
+def _checked_frames(movie: np.ndarray, name: str) -> np.ndarray:
+    """``movie`` itself, after checking it has no NaN or infinite value."""
+    if not np.all(np.isfinite(movie)):
+        bad = np.unique(np.nonzero(~np.isfinite(movie))[0])
+        raise RecordingError(
+            f"stimulus series {name!r} has NaN or infinite values in {bad.size} frame(s) "
+            f"(first: frame {bad[0]}); fill or drop those frames in the file."
+        )
+    return movie
 
 
 def _indexed_frames(series: IndexSeries, index: np.ndarray) -> np.ndarray:

@@ -3,6 +3,7 @@
 from retinacodec.model.bncnn import (
     BNCNN,
     PRESETS,
+    PUBLISHED_PRESETS,
     BNCNNConfig,
     SeparableConv2d,
     auto_kernel_sizes,
@@ -13,11 +14,19 @@ from retinacodec.model.evaluation import check_compatible, evaluate, predict
 from retinacodec.model.metrics import feve, pearson_per_cell, split_half_reliability
 from retinacodec.model.tdr_checkpoint import load_tdr_model
 from retinacodec.model.training import FitOptions, fit, predict_targets, train_epoch
-from retinacodec.model.windows import Normalization, WindowedData, split_blocks, strided_windows, valid_targets
+from retinacodec.model.windows import (
+    Normalization,
+    WindowedData,
+    split_blocks,
+    streamed_normalization,
+    strided_windows,
+    valid_targets,
+)
 
 __all__ = [
     "BNCNN",
     "PRESETS",
+    "PUBLISHED_PRESETS",
     "BNCNNConfig",
     "CheckpointError",
     "FitOptions",
@@ -39,6 +48,7 @@ __all__ = [
     "save_checkpoint",
     "split_blocks",
     "split_half_reliability",
+    "streamed_normalization",
     "strided_windows",
     "train_epoch",
     "valid_targets",

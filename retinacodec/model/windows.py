@@ -14,9 +14,11 @@ import numpy as np
 import torch
 import xarray as xr
 
+from retinacodec.coded_stimulus import coded_movie
 from retinacodec.recording import block_frames
 
-__all__ = ["Normalization", "strided_windows", "valid_targets", "split_blocks", "WindowedData"]
+__all__ = ["Normalization", "streamed_normalization", "strided_windows", "valid_targets", "split_blocks",
+           "WindowedData"]
 
 
 @dataclass(frozen=True)
@@ -38,9 +40,52 @@ class Normalization:
         std = float(np.std(stimulus, dtype=np.float64))
         return cls(mean=float(np.mean(stimulus, dtype=np.float64)), std=std if std > 0 else 1.0)
 
-    def apply(self, stimulus: np.ndarray) -> np.ndarray:
-        """``(stimulus - mean) / std`` as float32, same shape."""
-        return ((np.asarray(stimulus, dtype=np.float32) - self.mean) / self.std).astype(np.float32)
+    def apply(self, stimulus: np.ndarray, chunk_size: int = 4096) -> np.ndarray:
+        """``(stimulus - mean) / std`` as float32, same shape, computed ``chunk_size`` frames (first axis) at a time.
+
+        Done in chunks, a long movie needs no float32 temporaries beside the result.
+        """
+        stimulus = np.asarray(stimulus, dtype=np.float32)
+        out = np.empty(stimulus.shape, dtype=np.float32)
+        if stimulus.ndim == 0:
+            return ((stimulus - self.mean) / self.std).astype(np.float32)
+        for start in range(0, stimulus.shape[0], chunk_size):
+            part = out[start:start + chunk_size]
+            np.subtract(stimulus[start:start + chunk_size], self.mean, out=part)
+            np.divide(part, self.std, out=part)
+        return out
+
+
+def streamed_normalization(stimulus: xr.DataArray, frames: np.ndarray, chunk_size: int = 4096) -> Normalization:
+    """Mean and standard deviation of some stimulus frames, accumulated chunk by chunk in float64.
+
+    Parameters
+    ----------
+    stimulus : xarray.DataArray, dims (frame, y, x)
+    frames : ndarray of int, shape (n,)
+        Frames to include (e.g. the training block), increasing.
+    chunk_size : int
+        Frames read at a time.
+
+    Returns
+    -------
+    Normalization
+        Same statistics as ``Normalization.fit(stimulus[frames])``, without that copy.
+    """
+    if frames.size == 0:
+        raise ValueError("no frames to compute stimulus statistics on; the recording needs a train block.")
+    total = total_sq = 0.0
+    count = 0
+    for start in range(0, frames.size, chunk_size):
+        part = frames[start:start + chunk_size]
+        block = stimulus.isel(frame=slice(int(part[0]), int(part[-1]) + 1)).values
+        x = block[part - part[0]].astype(np.float64)
+        total += float(x.sum())
+        total_sq += float((x * x).sum())
+        count += x.size
+    mean = total / count
+    std = float(np.sqrt(max(total_sq / count - mean * mean, 0.0)))
+    return Normalization(mean=mean, std=std if std > 0 else 1.0)
 
 
 def strided_windows(stimulus: torch.Tensor, history: int) -> torch.Tensor:
@@ -175,24 +220,37 @@ class WindowedData:
     Attributes
     ----------
     stimulus : torch.Tensor, shape (n_frames, ny, nx)
-        Normalised stimulus, float32.
+        Normalised stimulus, float32; or, for a stimulus read as its integer codes
+        (:mod:`retinacodec.coded_stimulus`), those codes, decoded and normalised batch by batch
+        (a quarter of the memory; the codes are shared with the recording, not copied).
     spikes : torch.Tensor, shape (n_frames, n_cells)
         Counts as float32.
     windows : torch.Tensor, shape (n_frames - history + 1, history, ny, nx)
         Strided view; window ``t - history + 1`` predicts frame ``t``.
+
+    Notes
+    -----
+    The normalisation statistics are accumulated chunk by chunk
+    (:func:`streamed_normalization`), so no copy of the training frames is made.
     """
 
     def __init__(self, recording: xr.Dataset, history: int, normalization: Normalization | None = None) -> None:
-        stim = recording["stimulus"].values
         if normalization is None:
             train = block_frames(recording, "train")
-            normalization = Normalization.fit(stim[train] if train.size else stim)
+            normalization = streamed_normalization(
+                recording["stimulus"], train if train.size else np.arange(recording.sizes["frame"]))
         self.normalization = normalization
         self.history = int(history)
         self.time = recording["time"].values
         self.block = recording["block"].values
         self.repeat = recording["repeat"].values
-        self.stimulus = torch.from_numpy(normalization.apply(stim))
+        coded = coded_movie(recording["stimulus"])
+        if coded is None:
+            self.stimulus = torch.from_numpy(normalization.apply(recording["stimulus"].values))
+            self._decode: tuple[float, float] | None = None
+        else:
+            self.stimulus = torch.from_numpy(coded.codes)
+            self._decode = coded.normalized(normalization.mean, normalization.std)
         self.spikes = torch.from_numpy(recording["spikes"].values.astype(np.float32))
         self.windows = strided_windows(self.stimulus, self.history)
 
@@ -222,7 +280,10 @@ class WindowedData:
         idx = torch.tensor(np.asarray(targets), dtype=torch.long, device=self.stimulus.device)
         x = self.windows[idx - (self.history - 1)]
         y = self.spikes[idx]
-        return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        x = x.to(device, non_blocking=True)
+        if self._decode is not None:  # codes: normalised values are code * scale + shift
+            x = x.to(torch.float32).mul_(self._decode[0]).add_(self._decode[1])
+        return x, y.to(device, non_blocking=True)
 
     def to(self, device: torch.device | str) -> WindowedData:
         """Move the stimulus and counts to ``device`` (in place), so batches are gathered there.

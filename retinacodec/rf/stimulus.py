@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from retinacodec.model.windows import Normalization
+from retinacodec.model.windows import Normalization, streamed_normalization
 
 __all__ = ["lag_coordinate", "streamed_normalization", "window_batch"]
 
@@ -23,38 +23,6 @@ def lag_coordinate(history: int, frame_rate_hz: float) -> xr.DataArray:
     lag = xr.DataArray((history - 1 - np.arange(history)) / float(frame_rate_hz), dims="lag")
     lag.attrs.update(units="s", long_name="time before the response")
     return lag
-
-
-def streamed_normalization(stimulus: xr.DataArray, frames: np.ndarray, chunk_size: int = 4096) -> Normalization:
-    """Mean and standard deviation of some stimulus frames, accumulated chunk by chunk in float64.
-
-    Parameters
-    ----------
-    stimulus : xarray.DataArray, dims (frame, y, x)
-    frames : ndarray of int, shape (n,)
-        Frames to include (e.g. the training block), increasing.
-    chunk_size : int
-        Frames read at a time.
-
-    Returns
-    -------
-    Normalization
-        Same statistics as ``Normalization.fit(stimulus[frames])``, without that copy.
-    """
-    if frames.size == 0:
-        raise ValueError("no frames to compute stimulus statistics on; the recording needs a train block.")
-    total = total_sq = 0.0
-    count = 0
-    for start in range(0, frames.size, chunk_size):
-        part = frames[start:start + chunk_size]
-        block = stimulus.isel(frame=slice(int(part[0]), int(part[-1]) + 1)).values
-        x = block[part - part[0]].astype(np.float64)
-        total += float(x.sum())
-        total_sq += float((x * x).sum())
-        count += x.size
-    mean = total / count
-    std = float(np.sqrt(max(total_sq / count - mean * mean, 0.0)))
-    return Normalization(mean=mean, std=std if std > 0 else 1.0)
 
 
 def window_batch(stimulus: xr.DataArray, frames: np.ndarray, history: int,
