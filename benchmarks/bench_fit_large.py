@@ -23,28 +23,7 @@ import time
 import warnings
 from pathlib import Path
 
-
-def _recording(stimulus: str, train_seconds: float, seed: int, cache: Path):  # noqa: ANN202
-    """(Recording, truth), simulated once and cached."""
-    import xarray as xr
-
-    import retinacodec as rc
-    from retinacodec.sim.simulate import load_truth, save_truth
-
-    stem = cache / f"sim50_{stimulus}_{int(train_seconds)}s_seed{seed}"
-    rec_path, truth_path = stem.with_suffix(".nc"), stem.parent / f"{stem.name}_truth.nc"
-    if not rec_path.exists():
-        start = time.perf_counter()
-        rec, truth = rc.simulate_retina(size=(50, 50), train_seconds=train_seconds, test_seconds=10.0, n_repeats=5,
-                                        seed=seed, stimulus=stimulus)
-        cache.mkdir(parents=True, exist_ok=True)
-        save_truth(truth, truth_path)
-        tmp = rec_path.with_suffix(".tmp")
-        rec.to_netcdf(tmp)
-        tmp.rename(rec_path)
-        print(f"simulated and cached {rec_path} in {time.perf_counter() - start:.0f} s", flush=True)
-    rec = xr.load_dataset(rec_path)
-    return rec, load_truth(truth_path, rec)
+from sim_cache import cached_sim50
 
 
 def main() -> int:
@@ -65,7 +44,7 @@ def main() -> int:
     import retinacodec as rc
 
     torch.set_num_threads(args.threads)
-    rec, truth = _recording(args.stimulus, args.train_seconds, args.seed, args.cache)
+    rec, truth = cached_sim50(args.stimulus, args.train_seconds, args.seed, args.cache)
     print(f"{rec.sizes['frame']} frames of 50x50 px ({args.stimulus}), {rec.sizes['cell']} cells; "
           f"budget {args.minutes:g} min per preset, {args.threads} threads", flush=True)
     rows = []
